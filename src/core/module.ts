@@ -1,0 +1,114 @@
+/**
+ * @module
+ * The module contract: a zod argument schema and `run` (gather → pure plan →
+ * apply unless check mode), returning changed/diff/msg like Ansible modules.
+ */
+import type { z } from "zod";
+import type { Become, Connection } from "./connection.ts";
+import type { Templar, Vars } from "../template/mod.ts";
+import type { Facts } from "../facts/mod.ts";
+
+/** A before/after pair shown by `--diff`. */
+export interface Diff {
+  /** What changed: a path, a unit, a rule. */
+  readonly target: string;
+  readonly before: string;
+  readonly after: string;
+}
+
+/** What a module reports. */
+export interface ModuleResult {
+  readonly changed: boolean;
+  readonly failed?: boolean;
+  readonly skipped?: boolean;
+  readonly msg?: string;
+  readonly diff?: readonly Diff[];
+  /** Extra fields registered with `register` (rc, stdout, stat, ...). */
+  readonly data?: Readonly<Record<string, unknown>>;
+  /** A warning shown to the user. */
+  readonly warnings?: readonly string[];
+}
+
+/**
+ * Per-host, per-run record of what earlier tasks did or (in check mode)
+ * would have done, so later planners can predict instead of failing.
+ */
+export class HostModel {
+  readonly #files = new Map<string, string | null>();
+  readonly #flags = new Map<string, unknown>();
+
+  /** Content a file has (or would have) after an earlier task; undefined if unknown. */
+  file(path: string): string | null | undefined {
+    return this.#files.get(path);
+  }
+
+  /** Record a file's (predicted) content; null means absent. */
+  setFile(path: string, content: string | null): void {
+    this.#files.set(path, content);
+  }
+
+  /** A named fact about predicted state (e.g. `apt:sources-changed`). */
+  flag<T>(name: string): T | undefined {
+    return this.#flags.get(name) as T | undefined;
+  }
+
+  /** Set a named fact about predicted state. */
+  setFlag(name: string, value: unknown): void {
+    this.#flags.set(name, value);
+  }
+}
+
+/** What a module sees while it runs. */
+export interface ModuleContext {
+  readonly host: string;
+  readonly conn: Connection;
+  readonly check: boolean;
+  readonly diff: boolean;
+  readonly become?: Become;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly facts: Facts;
+  readonly model: HostModel;
+  readonly vars: Vars;
+  readonly templar: Templar;
+  /** Directories searched for `src:` files and templates (role first, then playbook). */
+  readonly searchPaths: readonly string[];
+  /** Mark a value as secret: it is redacted everywhere from now on. */
+  secret(value: string): void;
+  /** Run a script on the host with this task's become and environment. */
+  sh(script: string, options?: { timeoutMs?: number }): Promise<ShResult>;
+}
+
+/** Result of {@linkcode ModuleContext.sh}. */
+export interface ShResult {
+  readonly rc: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A module. `A` is the parsed argument type. */
+export interface Module<A = unknown> {
+  readonly name: string;
+  /** Other names it answers to (`ansible.builtin.copy`, `systemd`...). */
+  readonly aliases?: readonly string[];
+  readonly args: z.ZodType<A>;
+  /** The argument that free-form text (`command: ls -l`) maps to. */
+  readonly freeForm?: string;
+  /** One-line description for docs and errors. */
+  readonly doc: string;
+  run(ctx: ModuleContext, args: A): Promise<ModuleResult>;
+}
+
+/** Helper to declare a module with its argument type inferred from the schema. */
+export function defineModule<S extends z.ZodType>(
+  m: Module<z.infer<S>> & { args: S },
+): Module<z.infer<S>> {
+  return m;
+}
+
+/** A failure inside a module that is the host's state, not drover's bug. */
+export class ModuleFailure extends Error {
+  constructor(message: string, readonly data: Record<string, unknown> = {}) {
+    super(message);
+    this.name = "ModuleFailure";
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * @module
+ * Facts: one batched probe script per host (one round trip), parsed by a pure
+ * function. Yields Ansible's familiar names plus drover's own.
+ */
+
+/** A listening TCP socket and, when known, its owning process. */
+export interface ListeningPort {
+  readonly address: string;
+  readonly port: number;
+  readonly process?: string;
+  readonly pid?: number;
+}
+
+/** What drover knows about a host. */
+export interface Facts {
+  readonly os_family: string;
+  readonly distribution: string;
+  readonly distribution_version: string;
+  readonly distribution_major_version: string;
+  readonly distribution_release: string;
+  readonly os_release: Readonly<Record<string, string>>;
+  readonly pkg_mgr: string;
+  readonly service_mgr: string;
+  readonly systemd_running: boolean;
+  readonly pid1: string;
+  readonly is_wsl: boolean;
+  readonly wsl_version: number | null;
+  readonly architecture: string;
+  readonly kernel: string;
+  readonly hostname: string;
+  readonly user_id: string;
+  readonly user_uid: number;
+  readonly memtotal_mb: number;
+  readonly memfree_mb: number;
+  readonly listening_ports: readonly ListeningPort[];
+  readonly docker: {
+    readonly present: boolean;
+    readonly version: string | null;
+    readonly server: boolean;
+  };
+  readonly podman: { readonly present: boolean; readonly version: string | null };
+  readonly compose_commands: readonly string[];
+  readonly firewall: "ufw" | "firewalld" | "none";
+  readonly sudo: boolean;
+}
+
+/** The probe: POSIX sh, only the host's own tools, each section tolerant of missing tools. */
+export const FACTS_SCRIPT = `
+exec 2>/dev/null
+s() { printf '\\n@@%s\\n' "$1"; }
+s os_release; cat /etc/os-release || cat /usr/lib/os-release
+s uname_m; uname -m
+s uname_r; uname -r
+s osrelease; cat /proc/sys/kernel/osrelease
+s wsl_interop; [ -e /proc/sys/fs/binfmt_misc/WSLInterop ] && echo yes; [ -n "$WSL_DISTRO_NAME" ] && echo yes
+s pid1; cat /proc/1/comm
+s systemd; [ -d /run/systemd/system ] && echo yes
+s hostname; hostname 2>/dev/null || cat /etc/hostname
+s id; id -un; id -u
+s meminfo; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
+s pkg; for c in apt-get dnf yum zypper apk; do command -v $c >/dev/null && echo $c; done
+s ss; if command -v ss >/dev/null; then ss -ltnpH; fi
+s proc_tcp; cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" { print $2 }'
+s docker; if command -v docker >/dev/null; then echo present; timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi
+s podman; if command -v podman >/dev/null; then echo present; timeout 5 podman --version; fi
+s compose; if command -v docker >/dev/null && timeout 5 docker compose version >/dev/null </dev/null; then echo "docker compose"; fi; command -v docker-compose >/dev/null && echo docker-compose; command -v podman-compose >/dev/null && echo podman-compose
+s firewall; command -v ufw >/dev/null && echo ufw; command -v firewall-cmd >/dev/null && echo firewalld
+s sudo; command -v sudo >/dev/null && echo yes
+s end
+`;
+
+function sections(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  const parts = ("\n" + out).split(/\n@@(\w+)\n/);
+  for (let i = 1; i < parts.length; i += 2) m.set(parts[i], parts[i + 1] ?? "");
+  return m;
+}
+
+/** Parse `/etc/os-release` text. */
+export function parseOsRelease(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    out[m[1]] = m[2].replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
+  }
+  return out;
+}
+
+const FAMILY: Record<string, string> = {
+  debian: "Debian",
+  ubuntu: "Debian",
+  linuxmint: "Debian",
+  pop: "Debian",
+  raspbian: "Debian",
+  rhel: "RedHat",
+  centos: "RedHat",
+  rocky: "RedHat",
+  almalinux: "RedHat",
+  fedora: "RedHat",
+  ol: "RedHat",
+  amzn: "RedHat",
+  opensuse: "Suse",
+  "opensuse-leap": "Suse",
+  sles: "Suse",
+  arch: "Archlinux",
+  alpine: "Alpine",
+};
+
+const DISTRO: Record<string, string> = {
+  debian: "Debian",
+  ubuntu: "Ubuntu",
+  rhel: "RedHat",
+  centos: "CentOS",
+  rocky: "Rocky",
+  almalinux: "AlmaLinux",
+  fedora: "Fedora",
+  ol: "OracleLinux",
+  amzn: "Amazon",
+};
+
+/** Ansible's os_family/distribution from os-release fields. */
+export function osFromRelease(osr: Record<string, string>): {
+  family: string;
+  distribution: string;
+  version: string;
+  major: string;
+  release: string;
+} {
+  const id = (osr.ID ?? "").toLowerCase();
+  const like = (osr.ID_LIKE ?? "").toLowerCase().split(/\s+/);
+  let family = FAMILY[id];
+  if (!family) { for (const l of like) if (FAMILY[l]) family = family ?? FAMILY[l]; }
+  const version = osr.VERSION_ID ?? "";
+  return {
+    family: family ?? (osr.NAME ? osr.NAME : "unknown"),
+    distribution: DISTRO[id] ?? (osr.NAME?.split(" ")[0] ?? "unknown"),
+    version,
+    major: version.split(".")[0] ?? "",
+    release: osr.VERSION_CODENAME ?? "",
+  };
+}
+
+/** Parse `ss -ltnpH` lines. */
+export function parseSs(text: string): ListeningPort[] {
+  const out: ListeningPort[] = [];
+  for (const line of text.split("\n")) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 4) continue;
+    const local = cols[3];
+    const i = local.lastIndexOf(":");
+    const port = Number(local.slice(i + 1));
+    if (!Number.isInteger(port)) continue;
+    const address = local.slice(0, i).replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+    const pm = /users:\(\("([^"]+)",pid=(\d+)/.exec(line);
+    out.push({ address, port, process: pm?.[1], pid: pm ? Number(pm[2]) : undefined });
+  }
+  return out;
+}
+
+/** Parse hex `local_address` fields of /proc/net/tcp(6) in LISTEN state. */
+export function parseProcTcp(text: string): ListeningPort[] {
+  const out: ListeningPort[] = [];
+  for (const f of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const [addr, portHex] = f.split(":");
+    const port = parseInt(portHex, 16);
+    let address = addr;
+    if (addr.length === 8) {
+      const b = addr.match(/../g)!.map((h) => parseInt(h, 16)).reverse();
+      address = b.join(".");
+    } else if (/^0+$/.test(addr)) address = "::";
+    else if (addr === "00000000000000000000000001000000") address = "::1";
+    out.push({ address, port });
+  }
+  return out;
+}
+
+/** Turn the probe's output into {@linkcode Facts}. Pure. */
+export function parseFacts(out: string): Facts {
+  const s = sections(out);
+  const get = (k: string) => (s.get(k) ?? "").trim();
+  const osr = parseOsRelease(get("os_release"));
+  const os = osFromRelease(osr);
+  const osrelease = get("osrelease");
+  const isWsl = /microsoft|wsl/i.test(osrelease) || get("wsl_interop").includes("yes");
+  const [idName, idUid] = get("id").split("\n");
+  const mem = Object.fromEntries(
+    get("meminfo").split("\n").map((l) => /^(\w+):\s+(\d+)/.exec(l)).filter((m) => m).map((
+      m,
+    ) => [m![1], Number(m![2])]),
+  );
+  const pkg = get("pkg").split("\n").filter(Boolean);
+  const pkgMgr = os.family === "Debian" && pkg.includes("apt-get")
+    ? "apt"
+    : os.family === "RedHat" && (pkg.includes("dnf") || pkg.includes("yum"))
+    ? (pkg.includes("dnf") ? "dnf" : "yum")
+    : pkg.includes("apt-get")
+    ? "apt"
+    : pkg.includes("dnf")
+    ? "dnf"
+    : pkg[0] === "apt-get"
+    ? "apt"
+    : pkg[0] ?? "unknown";
+  const systemd = get("systemd") === "yes";
+  const ssOut = get("ss");
+  const ports = ssOut ? parseSs(ssOut) : parseProcTcp(get("proc_tcp"));
+  const dock = get("docker").split("\n");
+  const dockerPresent = dock[0] === "present";
+  const dockerVer = dock[1]?.trim() || null;
+  const pod = get("podman").split("\n");
+  const fw = get("firewall").split("\n");
+  return {
+    os_family: os.family,
+    distribution: os.distribution,
+    distribution_version: os.version,
+    distribution_major_version: os.major,
+    distribution_release: os.release,
+    os_release: osr,
+    pkg_mgr: pkgMgr,
+    service_mgr: systemd ? "systemd" : get("pid1") || "unknown",
+    systemd_running: systemd,
+    pid1: get("pid1"),
+    is_wsl: isWsl,
+    wsl_version: isWsl
+      ? (/WSL2/i.test(osrelease) || /microsoft-standard/i.test(osrelease) ? 2 : 1)
+      : null,
+    architecture: get("uname_m"),
+    kernel: get("uname_r"),
+    hostname: get("hostname"),
+    user_id: idName ?? "",
+    user_uid: Number(idUid ?? -1),
+    memtotal_mb: Math.round((mem.MemTotal ?? 0) / 1024),
+    memfree_mb: Math.round((mem.MemAvailable ?? 0) / 1024),
+    listening_ports: ports,
+    docker: {
+      present: dockerPresent,
+      version: dockerVer && /^\d/.test(dockerVer) ? dockerVer : null,
+      server: dockerPresent && !!dockerVer && /^\d/.test(dockerVer),
+    },
+    podman: {
+      present: pod[0] === "present",
+      version: pod[1]?.replace(/^podman version /, "").trim() || null,
+    },
+    compose_commands: get("compose").split("\n").filter(Boolean),
+    firewall: fw.includes("ufw") ? "ufw" : fw.includes("firewalld") ? "firewalld" : "none",
+    sudo: get("sudo") === "yes",
+  };
+}
+
+/** Variables a play sees for `facts`: `ansible_facts` plus the short `ansible_*` names. */
+export function factVars(f: Facts): Record<string, unknown> {
+  const ansibleFacts: Record<string, unknown> = { ...f };
+  const short: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(f)) short[`ansible_${k}`] = v;
+  return {
+    ansible_facts: ansibleFacts,
+    ...short,
+    ansible_hostname: f.hostname,
+    ansible_user_id: f.user_id,
+    ansible_memtotal_mb: f.memtotal_mb,
+    is_wsl: f.is_wsl,
+    systemd_running: f.systemd_running,
+  };
+}
+
+/** Facts for a host whose facts were not gathered (gather_facts: false). */
+export function emptyFacts(): Facts {
+  return parseFacts("");
+}

@@ -1,0 +1,45 @@
+/**
+ * @module
+ * The modules drover knows, by name and alias.
+ */
+import type { Module } from "../core/module.ts";
+import { command, shell } from "./command.ts";
+import { assertModule, debug, fail, meta, setFact } from "./logic.ts";
+import { copy, file, lineinfile, stat, template } from "./files.ts";
+
+const ALL: Module[] = [
+  command,
+  shell,
+  debug,
+  setFact,
+  assertModule,
+  fail,
+  meta,
+  copy,
+  file,
+  template,
+  stat,
+  lineinfile,
+] as Module[];
+
+const byName = new Map<string, Module>();
+
+/** Add modules to the registry (used by the module index). */
+export function registerModules(mods: readonly Module[]): void {
+  for (const m of mods) {
+    byName.set(m.name, m);
+    for (const a of m.aliases ?? []) byName.set(a, m);
+  }
+}
+
+registerModules(ALL);
+
+/** A module by name or alias. */
+export function findModule(name: string): Module | undefined {
+  return byName.get(name);
+}
+
+/** All primary module names, sorted. */
+export function moduleNames(): string[] {
+  return [...new Set([...byName.values()].map((m) => m.name))].sort();
+}

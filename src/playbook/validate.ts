@@ -1,0 +1,85 @@
+/**
+ * @module
+ * Validates module arguments against the module's zod schema, turning zod's
+ * issues into one-paragraph errors at the argument's position.
+ */
+import { z } from "zod";
+import { didYouMean, DroverError, type SourcePos } from "../core/errors.ts";
+import type { Module } from "../core/module.ts";
+import { isTemplate } from "../template/mod.ts";
+
+/** Argument names a module accepts. */
+export function argNames(mod: Module): string[] {
+  const s = mod.args as unknown;
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function hasTemplate(v: unknown): boolean {
+  if (typeof v === "string") return isTemplate(v);
+  if (Array.isArray(v)) return v.some(hasTemplate);
+  if (v && typeof v === "object") return Object.values(v).some(hasTemplate);
+  return false;
+}
+
+/**
+ * Check arguments at load time: unknown names always; types and required
+ * arguments when no value is templated (else {@linkcode parseArgs} checks them
+ * after rendering).
+ */
+export function validateArgs(
+  mod: Module,
+  args: Record<string, unknown>,
+  at: { pos: SourcePos; argPos?: Readonly<Record<string, SourcePos>> },
+): void {
+  const names = argNames(mod);
+  for (const k of Object.keys(args)) {
+    if (names.length && !names.includes(k)) {
+      const guess = didYouMean(k, names);
+      throw new DroverError(`module '${mod.name}' has no argument '${k}'`, {
+        pos: at.argPos?.[k] ?? at.pos,
+        expected: `one of: ${names.join(", ")}`,
+        hint: guess ? `did you mean '${guess}'?` : `see '${mod.name}' in the module reference`,
+      });
+    }
+  }
+  if (!hasTemplate(args)) parseArgs(mod, args, at);
+}
+
+/** Parse (and coerce) arguments; a mismatch is a {@linkcode DroverError}. */
+export function parseArgs<A>(
+  mod: Module<A>,
+  args: Record<string, unknown>,
+  at: { pos: SourcePos; argPos?: Readonly<Record<string, SourcePos>> },
+): A {
+  const r = mod.args.safeParse(args);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const key = issue.path.length ? String(issue.path[0]) : undefined;
+  const path = issue.path.join(".");
+  let message: string;
+  if (issue.code === "invalid_type" && args[key ?? ""] === undefined && key) {
+    message = `module '${mod.name}' needs argument '${key}'`;
+  } else if (issue.code === "unrecognized_keys") {
+    const k = (issue as { keys: string[] }).keys[0];
+    return validateArgs(mod, { [k]: null }, at) as never;
+  } else {
+    message = `argument '${path || "(arguments)"}' of module '${mod.name}': ${
+      issue.message.replace(/^Invalid input: /, "")
+    }`;
+  }
+  throw new DroverError(message, {
+    pos: (key && at.argPos?.[key]) || at.pos,
+    expected: describeExpected(issue),
+    hint: key && args[key] !== undefined ? `got ${JSON.stringify(args[key])}` : undefined,
+  });
+}
+
+function describeExpected(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code === "invalid_value" && "values" in issue) {
+    return `one of: ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+  }
+  if (issue.code === "invalid_type") {
+    return `a value of type ${(issue as { expected: string }).expected}`;
+  }
+  return undefined;
+}

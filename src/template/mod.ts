@@ -1,0 +1,273 @@
+/**
+ * @module
+ * Jinja-style templating with nunjucks: `{{ expr }}` in strings, bare
+ * expressions in `when`, lazy variables (a variable may itself be a
+ * template), native values for whole-expression strings, and undefined
+ * variables reported by name.
+ */
+import nunjucks from "nunjucks";
+import { DroverError } from "../core/errors.ts";
+import { addFilters, truthy } from "./filters.ts";
+
+export { toBool, truthy } from "./filters.ts";
+
+/** A variable scope: plain data, later layers already merged over earlier ones. */
+export type Vars = Record<string, unknown>;
+
+const LAZY = Symbol("drover.lazyVars");
+const CAPTURE = "__drover_capture__";
+
+// nunjucks copies the context object it is given (lib.extend({}, ctx)),
+// which would resolve every lazy variable up front. Hand lazy scopes through.
+const lib = (nunjucks as unknown as { lib: { extend: (a: object, b: object) => object } }).lib;
+const originalExtend = lib.extend;
+(nunjucks as unknown as { installJinjaCompat: () => void }).installJinjaCompat();
+lib.extend = (a: object, b: object) =>
+  b && (b as Record<symbol, unknown>)[LAZY] && Object.keys(a).length === 0
+    ? b
+    : originalExtend(a, b);
+
+/** Is there anything to template in this string? */
+export function isTemplate(s: string): boolean {
+  return s.includes("{{") || s.includes("{%");
+}
+
+const WHOLE = /^\s*\{\{((?:(?!\}\}|\{\{)[\s\S])*)\}\}\s*$/;
+
+/** Renders templates against variable scopes. One per run. */
+export class Templar {
+  readonly #env: nunjucks.Environment;
+  readonly #cache = new Map<string, nunjucks.Template>();
+  #captured: unknown;
+  #inner?: DroverError;
+
+  constructor() {
+    this.#env = new nunjucks.Environment(null, {
+      autoescape: false,
+      throwOnUndefined: true,
+      trimBlocks: true,
+    });
+    addFilters(this.#env);
+    this.#env.addGlobal(CAPTURE, (v: unknown) => {
+      this.#captured = v;
+      return "";
+    });
+    this.#env.addGlobal("lookup", (kind: string, arg: string) => {
+      if (kind === "env") return Deno.env.get(arg) ?? "";
+      if (kind === "file") return Deno.readTextFileSync(arg).replace(/\n$/, "");
+      throw new DroverError(`lookup('${kind}') is not supported`, {
+        expected: "lookup('env', NAME) or lookup('file', PATH)",
+      });
+    });
+    this.#env.addGlobal("range", (a: number, b?: number, step = 1) => {
+      const [start, end] = b === undefined ? [0, a] : [a, b];
+      const out: number[] = [];
+      for (let i = start; step > 0 ? i < end : i > end; i += step) out.push(i);
+      return out;
+    });
+  }
+
+  /** Render every string inside `value` (objects and arrays deeply). */
+  render(value: unknown, vars: Vars): unknown {
+    return this.#render(value, this.scope(vars), 0);
+  }
+
+  /** Render a string; a string that is one whole `{{ expr }}` keeps its native type. */
+  renderString(s: string, vars: Vars): unknown {
+    return this.#renderString(s, this.scope(vars), 0);
+  }
+
+  /** Evaluate a bare Jinja expression (as in `when:`) to its value. */
+  evaluate(expr: string, vars: Vars): unknown {
+    return this.#evaluate(expr, this.scope(vars), 0);
+  }
+
+  /** Evaluate a condition (a bare expression, a boolean, or a list of them, all must hold). */
+  isTrue(cond: unknown, vars: Vars): boolean {
+    if (cond === undefined || cond === null) return true;
+    if (typeof cond === "boolean") return cond;
+    if (Array.isArray(cond)) return cond.every((c) => this.isTrue(c, vars));
+    const s = String(cond);
+    const m = WHOLE.exec(s);
+    return truthy(this.evaluate(m ? m[1] : s, vars));
+  }
+
+  /** A lazy view of `vars` in which variable values are themselves rendered on access. */
+  scope(vars: Vars): Vars {
+    if ((vars as Record<symbol, unknown>)[LAZY]) return vars;
+    return this.#lazy(vars, 0, new Set());
+  }
+
+  #lazy(vars: Vars, depth: number, resolving: Set<string>): Vars {
+    const cache = new Map<string, unknown>();
+    const resolve = (raw: unknown) =>
+      this.#render(raw, this.#lazy(vars, depth + 1, resolving), depth + 1);
+    const remember = (e: DroverError, key: string) => {
+      this.#inner = new DroverError(`in variable '${key}': ${e.message}`, { hint: e.hint });
+      return this.#inner;
+    };
+    return new Proxy(vars, {
+      get(target, key) {
+        if (key === LAZY) return true;
+        if (typeof key !== "string") return undefined;
+        if (!Object.hasOwn(target, key)) return undefined;
+        if (cache.has(key)) return cache.get(key);
+        const raw = target[key];
+        if (!containsTemplate(raw)) return raw;
+        if (resolving.has(key) || depth > 20) {
+          throw new DroverError(`variable '${key}' refers to itself`, {
+            hint: "break the loop in its definition",
+          });
+        }
+        resolving.add(key);
+        try {
+          const v = resolve(raw);
+          cache.set(key, v);
+          return v;
+        } catch (e) {
+          if (e instanceof DroverError) throw remember(e, key);
+          throw e;
+        } finally {
+          resolving.delete(key);
+        }
+      },
+      has(target, key) {
+        return key === LAZY || (typeof key === "string" && Object.hasOwn(target, key));
+      },
+    });
+  }
+
+  #render(value: unknown, scope: Vars, depth: number): unknown {
+    if (typeof value === "string") {
+      return isTemplate(value) ? this.#renderString(value, scope, depth) : value;
+    }
+    if (Array.isArray(value)) return value.map((v) => this.#render(v, scope, depth));
+    if (value && typeof value === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = this.#render(v, scope, depth);
+      return out;
+    }
+    return value;
+  }
+
+  #renderString(s: string, scope: Vars, depth: number): unknown {
+    const m = WHOLE.exec(s);
+    if (m) return this.#evaluate(m[1], scope, depth);
+    try {
+      return this.#template(s).render(scope);
+    } catch (e) {
+      throw this.#error(e, s, scope);
+    }
+  }
+
+  #evaluate(expr: string, scope: Vars, _depth: number): unknown {
+    const src = `{{ ${CAPTURE}(${expr}) }}`;
+    this.#captured = undefined;
+    try {
+      this.#template(src).render(scope);
+    } catch (e) {
+      throw this.#error(e, expr, scope);
+    }
+    const v = this.#captured;
+    if (v === undefined) {
+      const name = firstName(expr, scope);
+      throw new DroverError(`'${name ?? expr.trim()}' is undefined (in '${expr.trim()}')`, {
+        hint:
+          "define it in the inventory, the play's vars, or with -e name=value; or use '| default(...)'",
+      });
+    }
+    return v;
+  }
+
+  #template(src: string): nunjucks.Template {
+    let t = this.#cache.get(src);
+    if (!t) {
+      t = new nunjucks.Template(src, this.#env, undefined, true);
+      this.#cache.set(src, t);
+    }
+    return t;
+  }
+
+  #error(e: unknown, src: string, scope: Vars): DroverError {
+    if (e instanceof DroverError) return e;
+    if (this.#inner) {
+      const inner = this.#inner;
+      this.#inner = undefined;
+      return inner;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    if (/undefined value|undefined or null/.test(msg)) {
+      const name = firstName(src, scope);
+      return new DroverError(`'${name ?? "a variable"}' is undefined (in '${src.trim()}')`, {
+        hint:
+          "define it in the inventory, the play's vars, or with -e name=value; or use '| default(...)'",
+      });
+    }
+    const detail = msg.replace(/^\(unknown path\)\s*(\[Line \d+, Column \d+\])?\s*/, "").replace(
+      /\s+/g,
+      " ",
+    ).trim();
+    return new DroverError(`template error in '${src.trim()}': ${detail}`, {
+      expected: "a valid Jinja expression",
+    });
+  }
+}
+
+const KEYWORDS = new Set([
+  "and",
+  "or",
+  "not",
+  "in",
+  "is",
+  "if",
+  "else",
+  "true",
+  "false",
+  "none",
+  "True",
+  "False",
+  "None",
+  "defined",
+  "undefined",
+  "null",
+  CAPTURE,
+  "loop",
+  "range",
+  "lookup",
+]);
+
+function firstName(src: string, scope: Vars): string | undefined {
+  // The first identifier (not after a dot, a pipe or 'is') that the scope lacks.
+  const inner = isTemplate(src)
+    ? [...src.matchAll(/\{\{([\s\S]*?)\}\}|\{%([\s\S]*?)%\}/g)].map((m) => m[1] ?? m[2]).join(" ; ")
+    : src;
+  const cleaned = inner.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "''");
+  const re = /(^|[^.\w|])\s*([A-Za-z_]\w*)/g;
+  for (const m of cleaned.matchAll(re)) {
+    const name = m[2];
+    const before = cleaned.slice(0, m.index! + m[1].length).trimEnd();
+    if (before.endsWith("|") || /\bis(\s+not)?$/.test(before)) continue;
+    if (KEYWORDS.has(name)) continue;
+    if (!(name in scope)) return name;
+  }
+  // A dotted attribute that is missing: report the full path.
+  const dotted = cleaned.match(/[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+/g) ?? [];
+  for (const path of dotted) {
+    const parts = path.split(".");
+    let cur: unknown = scope;
+    for (const p of parts) {
+      if (cur === undefined || cur === null || typeof cur !== "object" || !(p in (cur as object))) {
+        return path;
+      }
+      cur = (cur as Record<string, unknown>)[p];
+    }
+  }
+  return undefined;
+}
+
+function containsTemplate(v: unknown): boolean {
+  if (typeof v === "string") return isTemplate(v);
+  if (Array.isArray(v)) return v.some(containsTemplate);
+  if (v && typeof v === "object") return Object.values(v).some(containsTemplate);
+  return false;
+}
