@@ -3,8 +3,8 @@
  * YAML loading that keeps source positions, so every error can name
  * `file:line:col`.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Document, Node, Pair } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from "yaml";
+import type { Document, Node, Pair, SchemaOptions } from "yaml";
 import { DroverError, type SourcePos } from "./errors.ts";
 
 /** A parsed YAML file with what is needed to locate its nodes. */
@@ -23,11 +23,17 @@ export function parseYaml(file: string, text: string): YamlFile {
     prettyErrors: false,
     uniqueKeys: true,
     version: "1.1",
+    customTags: pyyamlBooleans,
   });
   const err = doc.errors[0];
   if (err) {
-    const offset = err.pos?.[0] ?? 0;
+    const offset = errorOffset(text, err.pos?.[0] ?? 0, err.message);
     const lp = lines.linePos(offset);
+    const line = text.split("\n")[lp.line - 1] ?? "";
+    const brace = /(?::|^\s*-)\s+(\{\{)/.exec(line);
+    if (brace) {
+      throw unquotedTemplate(file, lp.line, brace.index + brace[0].length - 1);
+    }
     const msg = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     throw new DroverError(`YAML syntax error: ${msg}`, {
       pos: { file, line: lp.line, col: lp.col },
@@ -37,8 +43,55 @@ export function parseYaml(file: string, text: string): YamlFile {
         : "check indentation and quoting on this line and the one before it (a value starting with {{ must be quoted)",
     });
   }
+  // `msg: {{ x }}` is valid YAML (a flow mapping whose key is a flow mapping)
+  // but never what the author meant: Ansible rejects it too.
+  visit(doc, {
+    Map(_key, node) {
+      if (!node.flow || !node.items.some((p) => isMap(p.key))) return;
+      const lp = lines.linePos(node.range?.[0] ?? 0);
+      throw unquotedTemplate(file, lp.line, lp.col);
+    },
+  });
   return { file, doc, lines };
 }
+
+function unquotedTemplate(file: string, line: number, col: number): DroverError {
+  return new DroverError("YAML syntax error: a value starting with '{{' must be quoted", {
+    pos: { file, line, col },
+    expected: 'a quoted template, e.g. msg: "{{ name }} is here"',
+    hint: "put the whole value in double quotes",
+  });
+}
+
+/** Where to point for a syntax error: the opening quote of an unclosed string, else the first non-blank. */
+function errorOffset(text: string, offset: number, message: string): number {
+  const q = /^Missing closing (["'])quote/.exec(message)?.[1];
+  if (q) {
+    for (let i = Math.min(offset, text.length) - 1; i >= 0; i--) {
+      if (text[i] !== q) continue;
+      if (q === '"' && text[i - 1] === "\\") continue;
+      if (q === "'" && text[i - 1] === "'") {
+        i--;
+        continue;
+      }
+      return i;
+    }
+  }
+  let i = offset;
+  while (i < text.length && text[i] === " ") i++;
+  return i < text.length && text[i] !== "\n" ? i : offset;
+}
+
+// PyYAML (and so Ansible) reads yes/no/on/off/true/false as booleans, but
+// not y/n: `y: 1` is a variable named y.
+function pyyamlBooleans(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (typeof t !== "object" || t.tag !== "tag:yaml.org,2002:bool" || !t.test) return t;
+    return { ...t, test: new RegExp(t.test.source.replace(/[YN]\|[yn]\|/, "")) };
+  });
+}
+
+type Tags = Extract<NonNullable<SchemaOptions["customTags"]>, unknown[]>;
 
 /** Read and parse a YAML file; a missing file is a {@linkcode DroverError}. */
 export function readYaml(file: string, from?: SourcePos): YamlFile {

@@ -427,6 +427,8 @@ export class Engine {
         ansible_play_hosts: this.#playHosts.filter((x) => this.#alive(x)).map((x) => x.name),
         ansible_play_hosts_all: this.#playHosts.map((x) => x.name),
         ansible_check_mode: this.opts.check,
+        ansible_run_tags: this.opts.tags.length ? [...this.opts.tags] : ["all"],
+        ansible_skip_tags: [...this.opts.skipTags],
         ansible_diff_mode: this.opts.diff,
         playbook_dir: play.baseDir,
         role_path: inh.role?.dir,

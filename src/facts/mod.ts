@@ -31,6 +31,7 @@ export interface Facts {
   readonly hostname: string;
   readonly user_id: string;
   readonly user_uid: number;
+  readonly user_dir: string;
   readonly memtotal_mb: number;
   readonly memfree_mb: number;
   readonly listening_ports: readonly ListeningPort[];
@@ -57,7 +58,7 @@ s wsl_interop; [ -e /proc/sys/fs/binfmt_misc/WSLInterop ] && echo yes; [ -n "$WS
 s pid1; cat /proc/1/comm
 s systemd; [ -d /run/systemd/system ] && echo yes
 s hostname; hostname 2>/dev/null || cat /etc/hostname
-s id; id -un; id -u
+s id; id -un; id -u; echo "$HOME"
 s meminfo; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
 s pkg; for c in apt-get dnf yum zypper apk; do command -v $c >/dev/null && echo $c; done
 s ss; if command -v ss >/dev/null; then ss -ltnpH; fi
@@ -184,7 +185,7 @@ export function parseFacts(out: string): Facts {
   const os = osFromRelease(osr);
   const osrelease = get("osrelease");
   const isWsl = /microsoft|wsl/i.test(osrelease) || get("wsl_interop").includes("yes");
-  const [idName, idUid] = get("id").split("\n");
+  const [idName, idUid, home] = get("id").split("\n");
   const mem = Object.fromEntries(
     get("meminfo").split("\n").map((l) => /^(\w+):\s+(\d+)/.exec(l)).filter((m) => m).map((
       m,
@@ -230,6 +231,7 @@ export function parseFacts(out: string): Facts {
     hostname: get("hostname"),
     user_id: idName ?? "",
     user_uid: Number(idUid ?? -1),
+    user_dir: home ?? "",
     memtotal_mb: Math.round((mem.MemTotal ?? 0) / 1024),
     memfree_mb: Math.round((mem.MemAvailable ?? 0) / 1024),
     listening_ports: ports,

@@ -281,7 +281,7 @@ export function matchPattern(inv: Inventory, pattern: string, at?: SourcePos): S
         exitCode: at ? 4 : 5,
       });
     }
-    const set = termHosts(inv, term, all);
+    const set = termHosts(inv, term, all, at);
     if (op === "+") set.forEach((h) => result.add(h));
     else if (op === "!") {
       if (first) result = new Set(all);
@@ -292,7 +292,12 @@ export function matchPattern(inv: Inventory, pattern: string, at?: SourcePos): S
   return result;
 }
 
-function termHosts(inv: Inventory, term: string, all: Set<string>): Set<string> {
+function termHosts(
+  inv: Inventory,
+  term: string,
+  all: Set<string>,
+  at?: SourcePos,
+): Set<string> {
   if (term === "all" || term === "*") return new Set(all);
   const g = inv.groupHosts(term);
   if (g) return g;
@@ -310,7 +315,17 @@ function termHosts(inv: Inventory, term: string, all: Set<string>): Set<string> 
     return out;
   }
   if (term.startsWith("~")) {
-    const re = new RegExp(term.slice(1));
+    let re: RegExp;
+    try {
+      re = new RegExp(term.slice(1));
+    } catch (e) {
+      throw new DroverError(`invalid regular expression in host pattern '${term}'`, {
+        pos: at,
+        expected: "'~' followed by a valid regular expression",
+        hint: (e as Error).message,
+        exitCode: at ? 4 : 5,
+      });
+    }
     return new Set([...all].filter((h) => re.test(h)));
   }
   return new Set();

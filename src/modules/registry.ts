@@ -6,6 +6,8 @@ import type { Module } from "../core/module.ts";
 import { command, shell } from "./command.ts";
 import { assertModule, debug, fail, meta, setFact } from "./logic.ts";
 import { copy, file, lineinfile, stat, template } from "./files.ts";
+import { user } from "./user.ts";
+import { droverPorts, droverRecord, droverRestore } from "./migration.ts";
 
 const ALL: Module[] = [
   command,
@@ -20,6 +22,10 @@ const ALL: Module[] = [
   template,
   stat,
   lineinfile,
+  user,
+  droverPorts,
+  droverRecord,
+  droverRestore,
 ] as Module[];
 
 const byName = new Map<string, Module>();

@@ -25,6 +25,8 @@ import { findModule, moduleNames } from "../modules/registry.ts";
 import { validateArgs } from "./validate.ts";
 import { isTemplate } from "../template/mod.ts";
 import { type LoadedRole, loadRole } from "./roles.ts";
+import { Inventory, matchPattern } from "../inventory/mod.ts";
+import type { z } from "zod";
 
 /** Options of {@linkcode loadPlaybook}. */
 export interface LoadOptions {
@@ -92,6 +94,7 @@ async function loadInto(
           await loadRole(r.name, searchDirs(baseDir, options), r.pos, loadTaskFile),
         );
       }
+      checkRoleParams(roles.get(r.name)!, r);
     }
     plays.push(play);
   }
@@ -209,6 +212,8 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
   const hostPattern = Array.isArray(hostsV)
     ? hostsV.map(String).join(":")
     : str(y, hosts.node, "hosts", hosts.pos);
+  // The pattern's syntax is checked now, so a bad one in a later play stops the run before it starts.
+  if (!isTemplate(hostPattern)) matchPattern(new Inventory(y.file), hostPattern, hosts.pos);
   const b = (k: string) => (get(k) ? boolish(y, get(k)!.node, k, get(k)!.keyPos) : undefined);
   const list = (
     k: string,
@@ -236,6 +241,13 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
       pos: posOf(y, n),
     }))
     : [];
+  // Files named without a template are read now: a missing or broken one stops the run before it starts.
+  for (const vf of varsFiles) {
+    if (isTemplate(vf.path)) continue;
+    const vy = readYaml(isAbsolute(vf.path) ? vf.path : join(baseDir, vf.path), vf.pos);
+    const root = vy.doc.contents as Node | null;
+    if (root !== null) varsMap(vy, root, `variables in ${vf.path}`, vf.pos);
+  }
   const serial = get("serial") ? toJS(y, get("serial")!.node) : undefined;
   if (
     serial !== undefined &&
@@ -279,6 +291,46 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
   };
 }
 
+/** Where each parameter of a role entry was written, for errors found once the role is loaded. */
+const paramPositions = new WeakMap<RoleUse, Record<string, SourcePos>>();
+
+/** Parameters given to a TypeScript role must be its variables, of the declared type. */
+function checkRoleParams(role: LoadedRole, use: RoleUse): void {
+  if (!role.schema) return;
+  const shape = role.schema.shape as Record<string, z.ZodType>;
+  const known = Object.keys(shape);
+  for (const [k, v] of Object.entries(use.params)) {
+    const pos = paramPositions.get(use)?.[k] ?? use.pos;
+    if (!Object.hasOwn(shape, k)) {
+      const guess = didYouMean(k, known);
+      throw new DroverError(`role '${role.name}' has no variable '${k}'`, {
+        pos,
+        expected: `one of: ${known.join(", ")}`,
+        hint: guess ? `did you mean '${guess}'?` : `see 'vars' in ${role.dir}`,
+      });
+    }
+    if (containsTemplate(v)) continue;
+    const r = shape[k].safeParse(v);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      const desc = shape[k].description;
+      throw new DroverError(
+        `role '${role.name}' variable '${k}'${
+          issue.path.length ? `.${issue.path.join(".")}` : ""
+        } is invalid: ${issue.message.replace(/^Invalid input: /, "")}`,
+        { pos, hint: `got ${JSON.stringify(v)?.slice(0, 60)}${desc ? ` (${k}: ${desc})` : ""}` },
+      );
+    }
+  }
+}
+
+function containsTemplate(v: unknown): boolean {
+  if (typeof v === "string") return isTemplate(v);
+  if (Array.isArray(v)) return v.some(containsTemplate);
+  if (v && typeof v === "object") return Object.values(v).some(containsTemplate);
+  return false;
+}
+
 function parseRoleUse(y: YamlFile, node: Node): RoleUse {
   const pos = posOf(y, node);
   if (isScalar(node)) return { name: String(node.value), params: {}, tags: [], pos };
@@ -291,20 +343,28 @@ function parseRoleUse(y: YamlFile, node: Node): RoleUse {
     });
   }
   const params: Record<string, unknown> = {};
+  const paramPos: Record<string, SourcePos> = {};
   let tags: string[] = [];
   let when: unknown;
   for (const e of es) {
     if (e.key === "role" || e.key === "name") continue;
     if (e.key === "tags") tags = tagsOf(y, e.node, e.pos);
     else if (e.key === "when") when = toJS(y, e.node);
-    else if (e.key === "vars") Object.assign(params, varsMap(y, e.node, "role vars", e.pos));
-    else if ((ROLE_KEYS as readonly string[]).includes(e.key)) continue;
+    else if (e.key === "vars") {
+      Object.assign(params, varsMap(y, e.node, "role vars", e.pos));
+      if (isMap(e.node)) {
+        for (const v of entries(y, e.node, "role vars")) paramPos[v.key] = v.keyPos;
+      }
+    } else if ((ROLE_KEYS as readonly string[]).includes(e.key)) continue;
     else {
       checkVarName(e.key, e.keyPos);
       params[e.key] = toJS(y, e.node);
+      paramPos[e.key] = e.keyPos;
     }
   }
-  return { name: str(y, nameE.node, "role", nameE.pos), params, tags, when, pos };
+  const use: RoleUse = { name: str(y, nameE.node, "role", nameE.pos), params, tags, when, pos };
+  paramPositions.set(use, paramPos);
+  return use;
 }
 
 /** Parse a list of tasks/blocks. Exported for task files and roles. */
@@ -588,7 +648,7 @@ function moduleArgs(
     if (isSeq(node)) {
       throw new DroverError(`arguments of '${mk.key}' must be a mapping, got a list`, {
         pos: mk.pos,
-        expected: `${mk.key}:\n  name: value`,
+        expected: `${mk.key}: {name: value, ...}`,
       });
     }
     for (const e of entries(y, node, `arguments of '${mk.key}'`, mk.pos)) {
@@ -612,19 +672,20 @@ export function splitKv(
 ): { rest: string; kv: Record<string, string> } {
   const kv: Record<string, string> = {};
   const rest: string[] = [];
-  const re =
-    /\s*(?:([A-Za-z_][A-Za-z0-9_]*)=("(?:[^"\\]|\\.)*"|'[^']*'|\S+)|("(?:[^"\\]|\\.)*"|'[^']*'|\S+))/g;
+  let remaining = "";
+  let last = 0;
+  // A word may hold quoted parts and whole `{{ ... }}` / `{% ... %}` with spaces inside.
+  const word = String.raw`"(?:[^"\\]|\\.)*"|'[^']*'|(?:\{\{[\s\S]*?\}\}|\{%[\s\S]*?%\}|\S)+`;
+  const re = new RegExp(String.raw`\s*(?:([A-Za-z_][A-Za-z0-9_]*)=(${word})|(${word}))`, "g");
   for (const m of text.matchAll(re)) {
     if (m[1] && (only === null || only.includes(m[1]))) {
-      kv[m[1]] = m[2].replace(/^(['"])(.*)\1$/, "$2");
+      kv[m[1]] = m[2].replace(/^(['"])(.*)\1$/s, "$2");
+      remaining += text.slice(last, m.index);
+      last = m.index + m[0].length;
     } else rest.push(m[0].trim());
   }
-  return {
-    rest: only === null
-      ? rest.join(" ")
-      : text.replace(new RegExp(`\\s+(${(only ?? []).join("|")})=\\S+`, "g"), "").trim(),
-    kv,
-  };
+  remaining += text.slice(last);
+  return { rest: only === null ? rest.join(" ") : remaining.trim(), kv };
 }
 
 export { existsSync };

@@ -62,6 +62,23 @@ export function parseArgs<A>(
   } else if (issue.code === "unrecognized_keys") {
     const k = (issue as { keys: string[] }).keys[0];
     return validateArgs(mod, { [k]: null }, at) as never;
+  } else if (issue.code === "invalid_key" && key) {
+    // set_fact's names are variable names.
+    throw new DroverError(`module '${mod.name}': invalid variable name '${key}'`, {
+      pos: at.argPos?.[key] ?? at.pos,
+      expected: "letters, digits and '_', not starting with a digit",
+      hint: "rename it, e.g. with underscores instead of dashes",
+    });
+  } else if (issue.code === "invalid_value" && key) {
+    const values = (issue as { values: unknown[] }).values.map(String);
+    const guess = typeof args[key] === "string" ? didYouMean(args[key], values) : undefined;
+    throw new DroverError(`argument '${path}' of module '${mod.name}' has an invalid value`, {
+      pos: at.argPos?.[key] || at.pos,
+      expected: describeExpected(issue),
+      hint: `got ${JSON.stringify(args[key])}${guess ? `; did you mean '${guess}'?` : ""}`,
+    });
+  } else if (!key) {
+    message = `module '${mod.name}': ${issue.message.replace(/^Invalid input: /, "")}`;
   } else {
     message = `argument '${path || "(arguments)"}' of module '${mod.name}': ${
       issue.message.replace(/^Invalid input: /, "")

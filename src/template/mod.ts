@@ -52,11 +52,12 @@ export class Templar {
       this.#captured = v;
       return "";
     });
-    this.#env.addGlobal("lookup", (kind: string, arg: string) => {
+    this.#env.addGlobal("lookup", (kind: string, arg: string, key?: string) => {
       if (kind === "env") return Deno.env.get(arg) ?? "";
-      if (kind === "file") return Deno.readTextFileSync(arg).replace(/\n$/, "");
+      if (kind === "file") return Deno.readTextFileSync(expandHome(arg)).replace(/\n$/, "");
+      if (kind === "envfile") return readEnvFile(expandHome(arg), key ?? "");
       throw new DroverError(`lookup('${kind}') is not supported`, {
-        expected: "lookup('env', NAME) or lookup('file', PATH)",
+        expected: "lookup('env', NAME), lookup('file', PATH) or lookup('envfile', PATH, NAME)",
       });
     });
     this.#env.addGlobal("range", (a: number, b?: number, step = 1) => {
@@ -106,10 +107,12 @@ export class Templar {
       this.#inner = new DroverError(`in variable '${key}': ${e.message}`, { hint: e.hint });
       return this.#inner;
     };
-    return new Proxy(vars, {
+    const proxy: Vars = new Proxy(vars, {
       get(target, key) {
         if (key === LAZY) return true;
         if (typeof key !== "string") return undefined;
+        // Ansible's `vars[name]`: indirect access to any variable.
+        if (key === "vars" && !Object.hasOwn(target, key)) return proxy;
         if (!Object.hasOwn(target, key)) return undefined;
         if (cache.has(key)) return cache.get(key);
         const raw = target[key];
@@ -132,9 +135,11 @@ export class Templar {
         }
       },
       has(target, key) {
-        return key === LAZY || (typeof key === "string" && Object.hasOwn(target, key));
+        return key === LAZY || key === "vars" ||
+          (typeof key === "string" && Object.hasOwn(target, key));
       },
     });
+    return proxy;
   }
 
   #render(value: unknown, scope: Vars, depth: number): unknown {
@@ -270,4 +275,23 @@ function containsTemplate(v: unknown): boolean {
   if (Array.isArray(v)) return v.some(containsTemplate);
   if (v && typeof v === "object") return Object.values(v).some(containsTemplate);
   return false;
+}
+
+function expandHome(p: string): string {
+  return p.startsWith("~/") ? `${Deno.env.get("HOME") ?? ""}${p.slice(1)}` : p;
+}
+
+/** The value of `NAME=` in a dotenv-style file on the control node; "" if absent. */
+export function readEnvFile(path: string, name: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+  for (const line of text.split("\n")) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && m[1] === name) return m[2].replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
+  }
+  return "";
 }

@@ -1,0 +1,86 @@
+/**
+ * @module
+ * configure: renders /etc/alloy/config.alloy from typed variables (metrics,
+ * logs, traces; each can be switched off), validated by alloy before it goes
+ * live, and the environment file (root:root 0600) holding the token. A
+ * config change reloads alloy; an env-file change restarts it.
+ */
+import { defineRole, handler, task, z } from "../../src/role.ts";
+import { pick } from "../_shared/vars.ts";
+
+/** The configure role. */
+export const role = defineRole({
+  name: "configure",
+  description:
+    "Writes alloy's configuration and environment file; secrets only in the 0600 env file.",
+  vars: z.object(pick(
+    "grafana_cloud_prometheus_url",
+    "grafana_cloud_prometheus_username",
+    "grafana_cloud_loki_url",
+    "grafana_cloud_loki_username",
+    "grafana_cloud_tempo_endpoint",
+    "grafana_cloud_tempo_username",
+    "grafana_cloud_token",
+    "alloy_metrics_enabled",
+    "alloy_logs_enabled",
+    "alloy_traces_enabled",
+    "otlp_external",
+    "app_metrics_target",
+    "app_metrics_job",
+    "alloy_http_listen",
+  )),
+  tasks: [
+    task("Which alloy is installed", "shell", {
+      cmd: "alloy --version 2>/dev/null | head -1 || true",
+    }, {
+      register: "alloy_version_out",
+      changedWhen: false,
+      checkMode: false,
+    }),
+    task(
+      "Is alloy running now",
+      "shell",
+      { cmd: "systemctl is-active alloy 2>/dev/null || true" },
+      {
+        register: "alloy_active_out",
+        changedWhen: false,
+        checkMode: false,
+      },
+    ),
+    task("Choose the validator and the auth syntax for this alloy version", "set_fact", {
+      alloy_was_active: "{{ alloy_active_out.stdout == 'active' }}",
+      alloy_installed_version:
+        "{{ alloy_version_out.stdout | regex_search('v?[0-9]+\\\\.[0-9]+\\\\.[0-9]+') | default('', true) | regex_replace('^v', '') }}",
+      otlp_bind: "{{ '0.0.0.0' if otlp_external | bool else '127.0.0.1' }}",
+    }),
+    task("Validator command", "set_fact", {
+      alloy_validate_cmd:
+        "{{ 'alloy validate %s' if (alloy_installed_version == '' or alloy_installed_version is version('1.9.0', '>=')) else 'alloy fmt %s' }}",
+      alloy_client_auth_block:
+        "{{ alloy_installed_version == '' or alloy_installed_version is version('1.13.0', '>=') }}",
+    }),
+    task("Alloy configuration (validated before it goes live)", "template", {
+      src: "config.alloy.njk",
+      dest: "/etc/alloy/config.alloy",
+      mode: "0644",
+      owner: "root",
+      group: "root",
+      validate: "{{ alloy_validate_cmd }}",
+    }, { notify: "reload alloy" }),
+    task("Alloy environment file with the token (0600 root)", "template", {
+      src: "alloy.env.njk",
+      dest: "{{ alloy_env_file }}",
+      mode: "0600",
+      owner: "root",
+      group: "root",
+    }, { notify: "restart alloy" }),
+  ],
+  handlers: [
+    handler("reload alloy", "systemd_service", { name: "alloy", state: "reloaded" }, {
+      when: "alloy_was_active | default(false) | bool",
+    }),
+    handler("restart alloy", "systemd_service", { name: "alloy", state: "restarted" }, {
+      when: "alloy_was_active | default(false) | bool",
+    }),
+  ],
+});

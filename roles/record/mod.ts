@@ -1,0 +1,50 @@
+/**
+ * @module
+ * record: before migrate changes anything, keep what it will replace (files
+ * byte for byte, unit states, the compose stack's state) under
+ * /var/lib/drover/migrate, for rollback. The first record is kept.
+ */
+import { defineRole, task, z } from "../../src/role.ts";
+import { pick } from "../_shared/vars.ts";
+
+/** Paths migrate may change. Account files matter when rollback purges alloy (its user goes too). */
+export const RECORDED_PATHS = [
+  "/etc/alloy/config.alloy",
+  "/etc/default/alloy",
+  "/etc/sysconfig/alloy",
+  "/etc/apt/sources.list.d/grafana.list",
+  "/etc/apt/keyrings/grafana.asc",
+  "/etc/yum.repos.d/grafana.repo",
+  "/etc/ufw/user.rules",
+  "/etc/ufw/user6.rules",
+  "/etc/passwd",
+  "/etc/passwd-",
+  "/etc/group",
+  "/etc/group-",
+  "/etc/shadow",
+  "/etc/shadow-",
+  "/etc/gshadow",
+  "/etc/gshadow-",
+];
+
+/** The record role. */
+export const role = defineRole({
+  name: "record",
+  description: "Records the pre-migration state under drover_state_dir for rollback (once).",
+  vars: z.object(pick("drover_state_dir")),
+  tasks: [
+    task("Record the pre-migration state for rollback", "drover_record", {
+      dir: "{{ drover_state_dir }}/migrate",
+      paths: RECORDED_PATHS,
+      units: ["alloy"],
+      facts: {
+        compose_project_dir: "{{ docker_compose_project_dir }}",
+        compose_file: "{{ docker_compose_file }}",
+        compose_stack_present: "{{ compose_stack_present }}",
+        compose_command: "{{ compose_command }}",
+        memtotal_mb: "{{ ansible_memtotal_mb }}",
+        memfree_mb: "{{ ansible_memfree_mb }}",
+      },
+    }),
+  ],
+});

@@ -1,0 +1,288 @@
+/**
+ * @module
+ * drover's own modules for the migration: `drover_ports` (who holds a port),
+ * `drover_record` (the pre-migration record under /var/lib/drover) and
+ * `drover_restore` (rollback from that record).
+ *
+ * @example
+ * ```yaml
+ * - drover_record:
+ *     dir: /var/lib/drover/migrate
+ *     paths: [/etc/alloy/config.alloy, /etc/default/alloy]
+ *     units: [alloy]
+ * ```
+ */
+import { z } from "zod";
+import { defineModule, type Diff, ModuleFailure } from "../core/module.ts";
+import { bool, int, list, str } from "../core/args.ts";
+import { shq } from "../connection/quote.ts";
+import { parseSs } from "../facts/mod.ts";
+import { writeFile } from "./_files.ts";
+
+/** Who holds a port. */
+export interface PortHolder {
+  readonly port: number;
+  readonly address: string;
+  readonly process?: string;
+  readonly pid?: number;
+  /** Container publishing the port, when docker knows one. */
+  readonly container?: string;
+}
+
+/** Match listening sockets and docker's published ports to the wanted ports. Pure. */
+export function portHolders(
+  ports: readonly number[],
+  ssOut: string,
+  dockerPs: string,
+): PortHolder[] {
+  const containers = new Map<number, string>();
+  for (const line of dockerPs.split("\n")) {
+    const [name, portsCol] = line.split("\t");
+    if (!portsCol) continue;
+    for (const m of portsCol.matchAll(/:(\d+)->/g)) containers.set(Number(m[1]), name);
+  }
+  const out: PortHolder[] = [];
+  const seen = new Set<number>();
+  for (const l of parseSs(ssOut)) {
+    if (!ports.includes(l.port) || seen.has(l.port)) continue;
+    seen.add(l.port);
+    out.push({ ...l, container: containers.get(l.port) });
+  }
+  for (const [port, name] of containers) {
+    if (ports.includes(port) && !seen.has(port)) {
+      out.push({ port, address: "*", container: name });
+    }
+  }
+  return out.sort((a, b) => a.port - b.port);
+}
+
+/** `drover_ports`: fail when a port is held by something the run will not stop. */
+export const droverPorts = defineModule({
+  name: "drover_ports",
+  doc:
+    "Report which process or container holds each port; fail if one is held by something not allowed.",
+  args: z.object({
+    ports: list(int()),
+    allow_processes: list(str()).default([]),
+    allow_containers: list(str()).default([]),
+  }).strict(),
+  async run(ctx, a) {
+    const r = await ctx.sh(
+      `ss -ltnpH 2>/dev/null || true\necho @@docker\nif command -v docker >/dev/null 2>&1; then timeout 10 docker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null </dev/null; fi\n`,
+    );
+    const [ss, docker] = r.stdout.split("@@docker\n");
+    const holders = portHolders(a.ports, ss ?? "", docker ?? "");
+    const bad = holders.filter((h) =>
+      !(h.container &&
+        (a.allow_containers.length === 0 ||
+          a.allow_containers.some((c) => h.container!.includes(c)))) &&
+      !(h.process && a.allow_processes.includes(h.process))
+    );
+    const describe = (h: PortHolder) =>
+      `${h.port} held by ${
+        h.container
+          ? `container ${h.container}`
+          : h.process
+          ? `${h.process} (pid ${h.pid})`
+          : "an unknown process"
+      }`;
+    const free = a.ports.filter((p) => !holders.some((h) => h.port === p));
+    const msg = [
+      ...(free.length ? [`free: ${free.join(", ")}`] : []),
+      ...holders.map(describe),
+    ].join("; ");
+    if (bad.length) {
+      throw new ModuleFailure(
+        `port ${bad.map(describe).join("; ")}: stop it or choose other ports`,
+        { holders },
+      );
+    }
+    return { changed: false, msg, data: { holders, free } };
+  },
+});
+
+/** A recorded path. */
+interface RecordedPath {
+  readonly path: string;
+  readonly present: boolean;
+  readonly sha256?: string;
+}
+
+/** The record migrate writes before changing anything. */
+export interface MigrationRecord {
+  readonly version: 1;
+  readonly created: string;
+  readonly paths: readonly RecordedPath[];
+  readonly units: Readonly<Record<string, { enabled: string; active: string }>>;
+  readonly facts: Readonly<Record<string, unknown>>;
+}
+
+/** Parse the record script's output. Pure. */
+export function parseRecordScan(
+  out: string,
+): { paths: RecordedPath[]; units: Record<string, { enabled: string; active: string }> } {
+  const paths: RecordedPath[] = [];
+  const units: Record<string, { enabled: string; active: string }> = {};
+  for (const line of out.split("\n")) {
+    const [kind, ...rest] = line.split("\t");
+    if (kind === "path") {
+      paths.push({ path: rest[0], present: rest[1] === "present", sha256: rest[2] || undefined });
+    }
+    if (kind === "unit") {
+      units[rest[0]] = { enabled: rest[1] || "not-found", active: rest[2] || "inactive" };
+    }
+  }
+  return { paths, units };
+}
+
+/** `drover_record`: keep a copy of what migrate will change (once: the first record wins). */
+export const droverRecord = defineModule({
+  name: "drover_record",
+  doc:
+    "Record files (content, mode, owner), unit states and facts before a migration changes them.",
+  args: z.object({
+    dir: str(),
+    paths: list(str()),
+    units: list(str()).default([]),
+    facts: z.record(z.string(), z.unknown()).default({}),
+  }).strict(),
+  async run(ctx, a) {
+    const manifest = `${a.dir}/manifest.json`;
+    const existing = await ctx.sh(`cat ${shq(manifest)} 2>/dev/null || true\n`);
+    if (existing.stdout.trim()) {
+      return {
+        changed: false,
+        msg: `a record from ${JSON.parse(existing.stdout).created} exists; kept`,
+        data: { record: JSON.parse(existing.stdout) },
+      };
+    }
+    if (ctx.check) {
+      return {
+        changed: true,
+        msg: `would record ${a.paths.length} paths and ${a.units.length} units in ${a.dir}`,
+      };
+    }
+    const script = `set -e
+umask 077
+mkdir -p ${shq(`${a.dir}/files`)}
+for p in ${a.paths.map(shq).join(" ")}; do
+  if [ -e "$p" ] || [ -L "$p" ]; then
+    cp -a --parents -- "$p" ${shq(`${a.dir}/files`)}/
+    printf 'path\\t%s\\tpresent\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)"
+  else
+    printf 'path\\t%s\\tabsent\\t\\n' "$p"
+  fi
+done
+for u in ${a.units.map(shq).join(" ")}; do
+  printf 'unit\\t%s\\t%s\\t%s\\n' "$u" "$(systemctl is-enabled "$u" 2>/dev/null || true)" "$(systemctl is-active "$u" 2>/dev/null || true)"
+done
+`;
+    const r = await ctx.sh(script);
+    if (r.rc !== 0) {
+      throw new ModuleFailure(
+        `could not record the pre-migration state in ${a.dir}: ${r.stderr.trim()}`,
+      );
+    }
+    const scan = parseRecordScan(r.stdout);
+    const record: MigrationRecord = {
+      version: 1,
+      created: new Date().toISOString(),
+      ...scan,
+      facts: a.facts,
+    };
+    await writeFile(ctx, manifest, JSON.stringify(record, null, 2) + "\n", {
+      mode: "0600",
+      owner: "root",
+      group: "root",
+    });
+    return {
+      changed: true,
+      msg: `recorded ${scan.paths.filter((p) => p.present).length} files and ${
+        scan.units ? Object.keys(scan.units).length : 0
+      } units in ${a.dir}`,
+      data: { record },
+    };
+  },
+});
+
+/** What restoring a record would do to each path. Pure. */
+export function planRestore(
+  record: MigrationRecord,
+  current: Readonly<Record<string, string | null>>,
+  include: (path: string) => boolean,
+): { path: string; action: "restore" | "remove" }[] {
+  const out: { path: string; action: "restore" | "remove" }[] = [];
+  for (const p of record.paths) {
+    if (!include(p.path)) continue;
+    const now = current[p.path] ?? null;
+    if (p.present && now !== p.sha256) out.push({ path: p.path, action: "restore" });
+    if (!p.present && now !== null) out.push({ path: p.path, action: "remove" });
+  }
+  return out;
+}
+
+/** `drover_restore`: put recorded files back byte for byte (and remove files that did not exist). */
+export const droverRestore = defineModule({
+  name: "drover_restore",
+  doc:
+    "Restore the files recorded by drover_record, byte for byte with mode and owner; remove those that were absent.",
+  args: z.object({
+    dir: str(),
+    exclude: list(str()).default([]),
+    archive: bool().default(false),
+  }).strict(),
+  async run(ctx, a) {
+    const manifest = `${a.dir}/manifest.json`;
+    const m = await ctx.sh(`cat ${shq(manifest)} 2>/dev/null || true\n`);
+    if (!m.stdout.trim()) {
+      throw new ModuleFailure(
+        `no migration record at ${a.dir}: nothing to roll back (migrate writes it before changing anything)`,
+      );
+    }
+    const record = JSON.parse(m.stdout) as MigrationRecord;
+    const cur = await ctx.sh(
+      record.paths.map((p) =>
+        `if [ -e ${shq(p.path)} ]; then printf '%s\\t%s\\n' ${shq(p.path)} "$(sha256sum -- ${
+          shq(p.path)
+        } 2>/dev/null | cut -d' ' -f1)"; fi\n`
+      ).join("") + "true\n",
+    );
+    const current: Record<string, string | null> = {};
+    for (const line of cur.stdout.split("\n")) {
+      const [p, sha] = line.split("\t");
+      if (p) current[p] = sha ?? "";
+    }
+    const plan = planRestore(
+      record,
+      current,
+      (p) => !a.exclude.some((e) => p === e || p.startsWith(e.endsWith("/") ? e : `${e}/`)),
+    );
+    const diff: Diff[] = plan.map((s) => ({
+      target: s.path,
+      before: current[s.path] ? `sha256 ${current[s.path]}\n` : "absent\n",
+      after: s.action === "remove"
+        ? "absent\n"
+        : `sha256 ${record.paths.find((p) => p.path === s.path)!.sha256} (restored)\n`,
+    }));
+    if (!ctx.check && plan.length) {
+      const script = "set -e\n" +
+        plan.map((s) =>
+          s.action === "remove"
+            ? `rm -f -- ${shq(s.path)}\n`
+            : `t=${shq(s.path)}; src=${
+              shq(`${a.dir}/files${s.path}`)
+            }; tmp=$(mktemp "$(dirname -- "$t")/.drover.XXXXXXXX"); cp -a -- "$src" "$tmp"; mv -f -- "$tmp" "$t"\n`
+        ).join("");
+      const r = await ctx.sh(script);
+      if (r.rc !== 0) throw new ModuleFailure(`restore failed: ${r.stderr.trim()}`);
+    }
+    return {
+      changed: plan.length > 0,
+      diff,
+      msg: plan.length
+        ? plan.map((s) => `${s.action} ${s.path}`).join(", ")
+        : "every recorded file is as it was",
+      data: { record, restored: plan },
+    };
+  },
+});

@@ -1,0 +1,80 @@
+/**
+ * @module
+ * `user`: ensure a user's supplementary groups (the part of Ansible's `user`
+ * module the migration needs: alloy must be in adm and systemd-journal, or
+ * journald collection silently gets nothing).
+ *
+ * @example
+ * ```yaml
+ * - user: { name: alloy, groups: [adm, systemd-journal], append: true }
+ * ```
+ */
+import { z } from "zod";
+import { defineModule, ModuleFailure } from "../core/module.ts";
+import { bool, list, str } from "../core/args.ts";
+import { shq } from "../connection/quote.ts";
+
+/** Groups to add (append) or the full new list (replace). Pure. */
+export function planGroups(
+  current: readonly string[],
+  want: readonly string[],
+  append: boolean,
+): string[] | undefined {
+  if (append) {
+    const missing = want.filter((g) => !current.includes(g));
+    return missing.length ? [...current, ...missing] : undefined;
+  }
+  const same = want.length === current.length && want.every((g) => current.includes(g));
+  return same ? undefined : [...want];
+}
+
+/** The `user` module (groups only). */
+export const user = defineModule({
+  name: "user",
+  doc: "Ensure a user is in the given supplementary groups.",
+  args: z.object({
+    name: str(),
+    groups: list(str()),
+    append: bool().default(true),
+    state: z.enum(["present"]).default("present"),
+  }).strict(),
+  async run(ctx, a) {
+    const r = await ctx.sh(
+      `if id -u ${shq(a.name)} >/dev/null 2>&1; then echo yes; id -gn ${shq(a.name)}; id -nG ${
+        shq(a.name)
+      }; else echo no; fi\n`,
+    );
+    const [exists, primary, all] = r.stdout.split("\n");
+    if (exists !== "yes") {
+      const pending = ctx.check && ctx.model.flag<boolean>("pkg:any-pending");
+      if (pending) {
+        return {
+          changed: true,
+          msg:
+            `user ${a.name} would be created by a package installed earlier in this run, then added to ${
+              a.groups.join(", ")
+            }`,
+        };
+      }
+      throw new ModuleFailure(`user ${a.name} does not exist`);
+    }
+    const current = (all ?? "").trim().split(/\s+/).filter((g) => g && g !== primary);
+    const next = planGroups(current, a.groups, a.append);
+    if (!next) return { changed: false, data: { name: a.name, groups: current } };
+    const diff = [{
+      target: `user ${a.name}`,
+      before: `groups: ${current.join(",")}\n`,
+      after: `groups: ${next.join(",")}\n`,
+    }];
+    if (!ctx.check) {
+      const u = await ctx.sh(`usermod -G ${shq(next.join(","))} ${shq(a.name)}\n`);
+      if (u.rc !== 0) throw new ModuleFailure(`usermod failed: ${u.stderr.trim()}`);
+    }
+    return {
+      changed: true,
+      diff,
+      msg: `groups of ${a.name}: ${next.join(", ")}`,
+      data: { name: a.name, groups: next },
+    };
+  },
+});
