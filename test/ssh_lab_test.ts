@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { drover, recap, withTempDir } from "./helpers.ts";
+import { LAB_INVENTORY, labUp, onHost } from "./lab_helpers.ts";
+
+const sanitize = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name:
+    "ssh: the sample playbook on 3 lab hosts at once converges, and --check on them changes nothing",
+  ...sanitize,
+  fn: async () => {
+    await labUp(3);
+    await onHost("lab1", "rm -rf /tmp/drover-ssh-sample");
+    const dirArg = ["-e", "sample_dir=/tmp/drover-ssh-sample"];
+    const check = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, "--check", ...dirArg]);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.equal(
+      (await onHost("lab1", "test -e /tmp/drover-ssh-sample && echo yes || echo no")).stdout.trim(),
+      "no",
+    );
+    const first = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    for (const h of ["lab1", "lab2", "lab3"]) assert.equal(recap(first.stdout)[h]?.failed, 0);
+    assert.equal(
+      (await onHost("lab2", "cat /tmp/drover-ssh-sample/hello.txt")).stdout,
+      "hello from drover\n",
+    );
+    const second = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
+    for (const h of ["lab1", "lab2", "lab3"]) {
+      assert.equal(recap(second.stdout)[h].changed, 0, second.stdout);
+    }
+  },
+});
+
+async function becomeInventory(dir: string, user: string): Promise<string> {
+  const inv = await Deno.readTextFile(LAB_INVENTORY);
+  const path = `${dir}/inv.yml`;
+  await Deno.writeTextFile(path, inv.replaceAll("ansible_user: root", `ansible_user: ${user}`));
+  await Deno.writeTextFile(
+    `${dir}/become.yml`,
+    "- hosts: lab1\n  gather_facts: false\n  become: true\n  tasks:\n    - command: id -un\n      register: who\n      changed_when: false\n    - assert:\n        that: who.stdout == 'root'\n",
+  );
+  return path;
+}
+
+Deno.test({
+  name:
+    "ssh: become with passwordless sudo, and with a password given over stdin (-K / DROVER_BECOME_PASSWORD)",
+  ...sanitize,
+  fn: async () => {
+    await labUp(3);
+    await withTempDir(async (dir) => {
+      const devInv = await becomeInventory(dir, "dev");
+      const dev = await drover([`${dir}/become.yml`, "-i", devInv]);
+      assert.equal(dev.code, 0, dev.stdout + dev.stderr);
+      const pwInv = await becomeInventory(dir, "devpw");
+      const noPw = await drover([`${dir}/become.yml`, "-i", pwInv]);
+      assert.equal(noPw.code, 2, noPw.stdout);
+      assert.match(noPw.stdout, /sudo needs a password on lab1 \(use -K/);
+      const withPw = await drover([`${dir}/become.yml`, "-i", pwInv], {
+        env: { DROVER_BECOME_PASSWORD: "labpass" },
+      });
+      assert.equal(withPw.code, 0, withPw.stdout + withPw.stderr);
+      assert.ok(!withPw.stdout.includes("labpass"));
+      const wrong = await drover([`${dir}/become.yml`, "-i", pwInv], {
+        env: { DROVER_BECOME_PASSWORD: "nope-wrong" },
+      });
+      assert.equal(wrong.code, 2);
+      assert.match(wrong.stdout, /sudo rejected the become password on lab1/);
+    });
+  },
+});
+
+Deno.test({
+  name: "ssh: an unreachable host is reported, the others finish, exit code 4",
+  ...sanitize,
+  fn: async () => {
+    await labUp(3);
+    await withTempDir(async (dir) => {
+      const inv = await Deno.readTextFile(LAB_INVENTORY);
+      await Deno.writeTextFile(
+        `${dir}/inv.yml`,
+        inv.replace(
+          "ansible_host: 10.87.0.13",
+          "ansible_host: 127.0.0.1\n          ansible_port: 1",
+        ),
+      );
+      const r = await drover([
+        "playbooks/site.yml",
+        "-i",
+        `${dir}/inv.yml`,
+        "-e",
+        "sample_dir=/tmp/drover-ssh-unreach",
+      ]);
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      const rc = recap(r.stdout);
+      assert.equal(rc.lab3.unreachable, 1);
+      assert.equal(rc.lab1.failed, 0);
+      assert.ok(rc.lab1.ok > 0);
+      assert.match(r.stdout, /fatal: \[lab3\]: UNREACHABLE!/);
+    });
+  },
+});
