@@ -6,8 +6,12 @@ import { DroverError } from "../core/errors.ts";
 import { parseYaml, toJS } from "../core/yaml.ts";
 import { checkVarName, splitKv } from "../playbook/load.ts";
 
-/** Parse one -e argument into variables. */
+/** Parse one -e argument into variables. Every mistake in it is a bad option (exit 5). */
 export function parseExtraVars(arg: string): Record<string, unknown> {
+  return badOption(() => parse(arg));
+}
+
+function parse(arg: string): Record<string, unknown> {
   const s = arg.trim();
   if (s.startsWith("@")) {
     const file = s.slice(1);
@@ -35,6 +39,21 @@ export function parseExtraVars(arg: string): Record<string, unknown> {
   }
   for (const k of Object.keys(kv)) checkVarName(k);
   return kv;
+}
+
+/** A mistake in a -e value is a bad option (exit 5), not a playbook parse error (4). */
+function badOption<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof DroverError)) throw e;
+    throw new DroverError(e.message, {
+      pos: e.pos,
+      expected: e.expected,
+      hint: e.hint,
+      exitCode: 5,
+    });
+  }
 }
 
 function mapping(y: ReturnType<typeof parseYaml>, what: string): Record<string, unknown> {

@@ -46,6 +46,15 @@ export function parseYaml(file: string, text: string): YamlFile {
   // `msg: {{ x }}` is valid YAML (a flow mapping whose key is a flow mapping)
   // but never what the author meant: Ansible rejects it too.
   visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return;
+      const lp = lines.linePos(node.range?.[0] ?? 0);
+      throw new DroverError(`YAML syntax error: alias '*${node.source}' has no anchor`, {
+        pos: { file, line: lp.line, col: lp.col },
+        expected: `an anchor '&${node.source}' on a value before this line`,
+        hint: "define the anchor first, or quote the value if '*' is meant literally",
+      });
+    },
     Map(_key, node) {
       if (!node.flow || !node.items.some((p) => isMap(p.key))) return;
       const lp = lines.linePos(node.range?.[0] ?? 0);
@@ -150,7 +159,9 @@ export function entries(
   return node.items.map((pair) => {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
     const keyPos = posOf(y, pair.key as Node);
-    const value = pair.value as Node | null;
+    // `key:` with nothing after it (or `~`, `null`) is no value, as for Ansible.
+    const raw = pair.value as Node | null;
+    const value = isScalar(raw) && raw.value === null ? null : raw;
     return { key, keyPos, node: value, pos: value ? posOf(y, value) : keyPos };
   });
 }

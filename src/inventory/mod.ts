@@ -274,7 +274,8 @@ export function matchPattern(inv: Inventory, pattern: string, at?: SourcePos): S
   for (const raw of parts) {
     const op = raw.startsWith("!") ? "!" : raw.startsWith("&") ? "&" : "+";
     const term = op === "+" ? raw : raw.slice(1);
-    if (term === "" || /[\s;|$`]/.test(term)) {
+    // A '~regex' term may use '|' and '$'; nothing else has a use for shell-ish characters.
+    if (term === "" || (term.startsWith("~") ? /[\s;`]/ : /[\s;|$`]/).test(term)) {
       throw new DroverError(`invalid host pattern ${JSON.stringify(pattern)}`, {
         pos: at,
         expected: "names of hosts or groups joined by ':', '!' or '&'",
@@ -302,18 +303,6 @@ function termHosts(
   const g = inv.groupHosts(term);
   if (g) return g;
   if (all.has(term)) return new Set([term]);
-  if (/[*?]/.test(term)) {
-    const re = new RegExp(
-      "^" + term.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".") +
-        "$",
-    );
-    const out = new Set<string>();
-    for (const h of all) if (re.test(h)) out.add(h);
-    for (const [name] of inv.groups) {
-      if (re.test(name)) inv.groupHosts(name)!.forEach((h) => out.add(h));
-    }
-    return out;
-  }
   if (term.startsWith("~")) {
     let re: RegExp;
     try {
@@ -327,6 +316,18 @@ function termHosts(
       });
     }
     return new Set([...all].filter((h) => re.test(h)));
+  }
+  if (/[*?]/.test(term)) {
+    const re = new RegExp(
+      "^" + term.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".") +
+        "$",
+    );
+    const out = new Set<string>();
+    for (const h of all) if (re.test(h)) out.add(h);
+    for (const [name] of inv.groups) {
+      if (re.test(name)) inv.groupHosts(name)!.forEach((h) => out.add(h));
+    }
+    return out;
   }
   return new Set();
 }

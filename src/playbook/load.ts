@@ -88,16 +88,95 @@ async function loadInto(
     }
     const play = parsePlay(y, node, baseDir);
     for (const r of play.roles) {
-      if (!roles.has(r.name)) {
-        roles.set(
-          r.name,
-          await loadRole(r.name, searchDirs(baseDir, options), r.pos, loadTaskFile),
-        );
-      }
+      await loadRoleTree(r.name, searchDirs(baseDir, options), r.pos, roles, []);
       checkRoleParams(roles.get(r.name)!, r);
     }
+    checkNotify(play, roles);
     plays.push(play);
   }
+  // Only a cycle is an error: two plays may import the same file.
+  seen.delete(abs);
+}
+
+/** Load a role and, recursively, the roles its meta dependencies name. */
+async function loadRoleTree(
+  name: string,
+  dirs: readonly string[],
+  pos: SourcePos,
+  roles: Map<string, LoadedRole>,
+  chain: readonly string[],
+): Promise<void> {
+  if (chain.includes(name)) {
+    throw new DroverError(`role '${name}' depends on itself: ${[...chain, name].join(" → ")}`, {
+      pos,
+      hint: "remove one of these meta dependencies",
+    });
+  }
+  if (roles.has(name)) return;
+  let role: LoadedRole;
+  try {
+    role = await loadRole(name, dirs, pos, loadTaskFile);
+  } catch (e) {
+    if (!(e instanceof DroverError) || chain.length === 0) throw e;
+    throw new DroverError(`${e.message} (a dependency of role '${chain.at(-1)}')`, {
+      pos: e.pos,
+      expected: e.expected,
+      hint: e.hint,
+      exitCode: e.exitCode,
+    });
+  }
+  roles.set(name, role);
+  for (const dep of role.dependencies) await loadRoleTree(dep, dirs, pos, roles, [...chain, name]);
+}
+
+/** Where each task's `notify:` was written. */
+const notifyPositions = new WeakMap<Task, SourcePos>();
+
+/** Every handler a task notifies must exist in its play (Ansible stops on this too). */
+function checkNotify(play: Play, roles: ReadonlyMap<string, LoadedRole>): void {
+  const used = new Set<string>();
+  const addTree = (name: string) => {
+    if (used.has(name)) return;
+    used.add(name);
+    roles.get(name)?.dependencies.forEach(addTree);
+  };
+  play.roles.forEach((r) => addTree(r.name));
+  const playRoles = [...used].map((n) => roles.get(n)).filter((r) => r !== undefined);
+  const handlers = [...play.handlers, ...playRoles.flatMap((r) => r.handlers)];
+  const names = new Set<string>();
+  for (const h of handlers) {
+    for (const n of [h.name ?? "", ...h.listen]) {
+      if (isTemplate(n)) return; // cannot know the names before running
+      names.add(n);
+      if (h.role) names.add(`${h.role} : ${n}`);
+    }
+  }
+  const walk = (list: readonly Item[]) => {
+    for (const item of list) {
+      if (item.kind === "block") {
+        walk(item.block);
+        walk(item.rescue);
+        walk(item.always);
+      }
+      if (item.kind !== "task") continue;
+      for (const n of item.notify) {
+        if (isTemplate(n) || names.has(n)) continue;
+        const guess = didYouMean(n, [...names]);
+        throw new DroverError(`no handler named '${n}' in this play`, {
+          pos: notifyPositions.get(item) ?? item.pos,
+          expected: names.size
+            ? `one of: ${[...names].map((x) => `'${x}'`).join(", ")}`
+            : "a handler under 'handlers:' with this name (or 'listen:')",
+          hint: guess ? `did you mean '${guess}'?` : "check the handler's name and its 'listen:'",
+        });
+      }
+    }
+  };
+  walk(play.preTasks);
+  walk(play.tasks);
+  walk(play.postTasks);
+  walk(play.handlers);
+  playRoles.forEach((r) => walk(r.tasks));
 }
 
 function searchDirs(baseDir: string, options: LoadOptions): string[] {
@@ -235,7 +314,7 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
     }
     return h;
   });
-  const varsFiles = get("vars_files")
+  const varsFiles = get("vars_files") && get("vars_files")!.node !== null
     ? items(y, get("vars_files")!.node, "vars_files").map((n) => ({
       path: str(y, n, "a vars_files entry", posOf(y, n)),
       pos: posOf(y, n),
@@ -572,6 +651,7 @@ function parseItem(y: YamlFile, node: Node, baseDir: string, role?: string): Ite
     delay: num("delay"),
     until: get("until") ? toJS(y, get("until")!.node) : undefined,
   };
+  if (get("notify")) notifyPositions.set(task, get("notify")!.pos);
   return task;
 }
 

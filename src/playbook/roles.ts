@@ -4,13 +4,14 @@
  * `role`) and Ansible's YAML layout (`tasks/main.yml`, `handlers/main.yml`,
  * `defaults/main.yml`, `vars/main.yml`, `meta/main.yml`).
  */
-import { join, toFileUrl } from "../core/path.ts";
+import { basename, join, toFileUrl } from "../core/path.ts";
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import { DroverError, type SourcePos } from "../core/errors.ts";
 import type { Item, Task } from "../core/types.ts";
-import { type Node, readYaml, toJS } from "../core/yaml.ts";
+import { entries, type Node, readYaml, toJS } from "../core/yaml.ts";
 import type { RoleDefinition } from "../role.ts";
+import { checkVarName } from "./load.ts";
 
 /** A role ready for the engine. */
 export interface LoadedRole {
@@ -61,6 +62,8 @@ async function loadTsRole(name: string, dir: string, pos: SourcePos): Promise<Lo
   try {
     mod = await import(toFileUrl(join(dir, "mod.ts")).href);
   } catch (e) {
+    // A mistake found by task()/validateArgs already points into the role's mod.ts.
+    if (e instanceof DroverError) throw e.at(pos);
     throw new DroverError(`role '${name}' failed to load: ${(e as Error).message.split("\n")[0]}`, {
       pos,
     });
@@ -122,8 +125,12 @@ function loadYamlRole(
     const f = file(sub);
     if (!f) return {};
     const y = readYaml(f, pos);
-    const v = toJS(y, y.doc.contents as Node | null);
-    return (v ?? {}) as Record<string, unknown>;
+    const root = y.doc.contents as Node | null;
+    if (root === null) return {};
+    for (const e of entries(y, root, `${sub}/${basename(f)} of role '${name}'`)) {
+      if (sub !== "meta") checkVarName(e.key, e.keyPos);
+    }
+    return toJS(y, root) as Record<string, unknown>;
   };
   const tasksFile = file("tasks");
   const handlersFile = file("handlers");

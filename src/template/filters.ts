@@ -8,6 +8,9 @@ import { stringify as yamlStringify } from "yaml";
 
 type Env = nunjucks.Environment;
 
+/** The message of `mandatory` without a message of its own; the templar names the variable. */
+export const MANDATORY = "a mandatory variable is not defined";
+
 /** Ansible's notion of a boolean from a string/number/bool. */
 export function toBool(v: unknown): boolean {
   if (typeof v === "boolean") return v;
@@ -121,7 +124,7 @@ export function addFilters(env: Env): void {
   f("b64decode", (v: unknown) => b64.decode(String(v ?? "")));
   f("mandatory", (v: unknown, msg?: string) => {
     if (v === undefined) {
-      throw new DroverError(msg ?? "a mandatory variable is not defined", {
+      throw new DroverError(msg ?? MANDATORY, {
         hint: "set it in the inventory, the play's vars or with -e name=value",
       });
     }

@@ -6,8 +6,8 @@
  * variables reported by name.
  */
 import nunjucks from "nunjucks";
-import { DroverError } from "../core/errors.ts";
-import { addFilters, truthy } from "./filters.ts";
+import { didYouMean, DroverError } from "../core/errors.ts";
+import { addFilters, MANDATORY, truthy } from "./filters.ts";
 
 export { toBool, truthy } from "./filters.ts";
 
@@ -15,6 +15,7 @@ export { toBool, truthy } from "./filters.ts";
 export type Vars = Record<string, unknown>;
 
 const LAZY = Symbol("drover.lazyVars");
+type Fn = (...a: unknown[]) => unknown;
 const CAPTURE = "__drover_capture__";
 
 // nunjucks copies the context object it is given (lib.extend({}, ctx)),
@@ -26,6 +27,83 @@ lib.extend = (a: object, b: object) =>
   b && (b as Record<symbol, unknown>)[LAZY] && Object.keys(a).length === 0
     ? b
     : originalExtend(a, b);
+
+// nunjucks compiles `x is test(a, b)` with its arguments run together
+// (`"a""b"`, a JavaScript syntax error); Ansible's `is version('1.9', '>=')`
+// needs two. Emit them comma-separated, as for any call.
+interface CompilerProto {
+  compileIs(node: IsNode, frame: unknown): void;
+  _emit(s: string): void;
+  compile(node: unknown, frame: unknown): void;
+  _compileAggregate(node: unknown, frame: unknown, start: string, end: string): void;
+}
+interface IsNode {
+  left: unknown;
+  right: { name?: { value: string }; value?: string; args?: unknown };
+}
+const compilerProto = (nunjucks as unknown as {
+  compiler: { Compiler: { prototype: CompilerProto } };
+}).compiler.Compiler.prototype;
+compilerProto.compileIs = function (this: CompilerProto, node: IsNode, frame: unknown) {
+  const right = node.right.name ? node.right.name.value : node.right.value;
+  this._emit(`env.getTest(${JSON.stringify(right)}).call(context, `);
+  this.compile(node.left, frame);
+  if (node.right.args) this._compileAggregate(node.right.args, frame, ",", "");
+  this._emit(") === true");
+};
+
+/**
+ * Put a space between the closing braces of a dict literal inside `{{ }}`
+ * (`{{ d | combine({'a': {'b': 1}}) }}`), which nunjucks would otherwise take
+ * for the end of the expression. Jinja's lexer balances them.
+ */
+export function separateBraces(src: string): string {
+  if (!src.includes("{{")) return src;
+  let out = "";
+  let depth = 0; // dict-literal braces open inside the current {{ }}
+  let inExpr = false;
+  let quote = "";
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i];
+    if (!inExpr) {
+      if (c === "{" && src[i + 1] === "{") {
+        inExpr = true;
+        depth = 0;
+        out += "{{";
+        i++;
+        continue;
+      }
+      out += c;
+      continue;
+    }
+    if (quote) {
+      if (c === "\\") {
+        out += c + (src[i + 1] ?? "");
+        i++;
+        continue;
+      }
+      if (c === quote) quote = "";
+      out += c;
+      continue;
+    }
+    if (c === "'" || c === '"') quote = c;
+    else if (c === "{") depth++;
+    else if (c === "}") {
+      if (depth === 0 && src[i + 1] === "}") {
+        inExpr = false;
+        out += "}}";
+        i++;
+        continue;
+      }
+      if (depth > 0) depth--;
+      out += c;
+      if (src[i + 1] === "}") out += " ";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
 
 /** Is there anything to template in this string? */
 export function isTemplate(s: string): boolean {
@@ -48,17 +126,47 @@ export class Templar {
       trimBlocks: true,
     });
     addFilters(this.#env);
+    // nunjucks wraps what a filter throws into a plain Error; keep drover's own
+    // errors (with their hints) so the user sees them as they were thrown.
+    const filters = (this.#env as unknown as { filters: Record<string, Fn> }).filters;
+    const remember = (e: unknown) => {
+      if (e instanceof DroverError) this.#inner = e;
+      return e;
+    };
+    for (const [name, fn] of Object.entries(filters)) {
+      filters[name] = function (this: unknown, ...a: unknown[]) {
+        try {
+          return fn.apply(this, a);
+        } catch (e) {
+          throw remember(e);
+        }
+      };
+    }
     this.#env.addGlobal(CAPTURE, (v: unknown) => {
       this.#captured = v;
       return "";
     });
     this.#env.addGlobal("lookup", (kind: string, arg: string, key?: string) => {
-      if (kind === "env") return Deno.env.get(arg) ?? "";
-      if (kind === "file") return Deno.readTextFileSync(expandHome(arg)).replace(/\n$/, "");
-      if (kind === "envfile") return readEnvFile(expandHome(arg), key ?? "");
-      throw new DroverError(`lookup('${kind}') is not supported`, {
-        expected: "lookup('env', NAME), lookup('file', PATH) or lookup('envfile', PATH, NAME)",
-      });
+      try {
+        if (kind === "env") return Deno.env.get(arg) ?? "";
+        if (kind === "file") return Deno.readTextFileSync(expandHome(arg)).replace(/\n$/, "");
+        if (kind === "envfile") return readEnvFile(expandHome(arg), key ?? "");
+      } catch (e) {
+        if (e instanceof DroverError) throw remember(e);
+        throw remember(
+          new DroverError(
+            `lookup('${kind}', '${arg}'): ${
+              e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message
+            }`,
+            { hint: "a relative path is relative to the directory drover runs in" },
+          ),
+        );
+      }
+      throw remember(
+        new DroverError(`lookup('${kind}') is not supported`, {
+          expected: "lookup('env', NAME), lookup('file', PATH) or lookup('envfile', PATH, NAME)",
+        }),
+      );
     });
     this.#env.addGlobal("range", (a: number, b?: number, step = 1) => {
       const [start, end] = b === undefined ? [0, a] : [a, b];
@@ -89,7 +197,7 @@ export class Templar {
     if (typeof cond === "boolean") return cond;
     if (Array.isArray(cond)) return cond.every((c) => this.isTrue(c, vars));
     const s = String(cond);
-    const m = WHOLE.exec(s);
+    const m = WHOLE.exec(separateBraces(s));
     return truthy(this.evaluate(m ? m[1] : s, vars));
   }
 
@@ -107,6 +215,13 @@ export class Templar {
       this.#inner = new DroverError(`in variable '${key}': ${e.message}`, { hint: e.hint });
       return this.#inner;
     };
+    // Thrown inside nunjucks, which would wrap it: keep it to report as it is.
+    const selfReference = (key: string) => {
+      this.#inner = new DroverError(`variable '${key}' refers to itself`, {
+        hint: "break the loop in its definition",
+      });
+      return this.#inner;
+    };
     const proxy: Vars = new Proxy(vars, {
       get(target, key) {
         if (key === LAZY) return true;
@@ -117,11 +232,7 @@ export class Templar {
         if (cache.has(key)) return cache.get(key);
         const raw = target[key];
         if (!containsTemplate(raw)) return raw;
-        if (resolving.has(key) || depth > 20) {
-          throw new DroverError(`variable '${key}' refers to itself`, {
-            hint: "break the loop in its definition",
-          });
-        }
+        if (resolving.has(key) || depth > 20) throw selfReference(key);
         resolving.add(key);
         try {
           const v = resolve(raw);
@@ -156,7 +267,7 @@ export class Templar {
   }
 
   #renderString(s: string, scope: Vars, depth: number): unknown {
-    const m = WHOLE.exec(s);
+    const m = WHOLE.exec(separateBraces(s));
     if (m) return this.#evaluate(m[1], scope, depth);
     try {
       return this.#template(s).render(scope);
@@ -187,7 +298,7 @@ export class Templar {
   #template(src: string): nunjucks.Template {
     let t = this.#cache.get(src);
     if (!t) {
-      t = new nunjucks.Template(src, this.#env, undefined, true);
+      t = new nunjucks.Template(separateBraces(src), this.#env, undefined, true);
       this.#cache.set(src, t);
     }
     return t;
@@ -198,6 +309,13 @@ export class Templar {
     if (this.#inner) {
       const inner = this.#inner;
       this.#inner = undefined;
+      if (inner.message === MANDATORY) {
+        const name = firstName(src, scope);
+        return new DroverError(
+          `'${name ?? "a variable"}' is mandatory but undefined (in '${src.trim()}')`,
+          { hint: inner.hint },
+        );
+      }
       return inner;
     }
     const msg = e instanceof Error ? e.message : String(e);
@@ -206,6 +324,17 @@ export class Templar {
       return new DroverError(`'${name ?? "a variable"}' is undefined (in '${src.trim()}')`, {
         hint:
           "define it in the inventory, the play's vars, or with -e name=value; or use '| default(...)'",
+      });
+    }
+    const unknownFilter = /filter not found: (\w+)/.exec(msg)?.[1];
+    if (unknownFilter) {
+      const names = Object.keys((this.#env as unknown as { filters: object }).filters);
+      const guess = didYouMean(unknownFilter, names);
+      return new DroverError(`unknown filter '${unknownFilter}' in '${src.trim()}'`, {
+        expected: "one of Ansible's everyday filters (default, bool, int, join, to_json, ...)",
+        hint: guess
+          ? `did you mean '${guess}'?`
+          : "the filters drover has are in src/template/filters.ts",
       });
     }
     const detail = msg.replace(/^\(unknown path\)\s*(\[Line \d+, Column \d+\])?\s*/, "").replace(
