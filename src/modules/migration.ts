@@ -167,7 +167,9 @@ umask 077
 mkdir -p ${shq(`${a.dir}/files`)}
 for p in ${a.paths.map(shq).join(" ")}; do
   if [ -e "$p" ] || [ -L "$p" ]; then
-    cp -a --parents -- "$p" ${shq(`${a.dir}/files`)}/
+    d=${shq(`${a.dir}/files`)}"$(dirname -- "$p")"
+    mkdir -p "$d"
+    cp -a -- "$p" "$d/"
     printf 'path\\t%s\\tpresent\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)"
   else
     printf 'path\\t%s\\tabsent\\t\\n' "$p"

@@ -8,6 +8,17 @@ import { assertModule, debug, fail, meta, setFact } from "./logic.ts";
 import { copy, file, lineinfile, stat, template } from "./files.ts";
 import { user } from "./user.ts";
 import { droverPorts, droverRecord, droverRestore } from "./migration.ts";
+import { packageModule } from "./package.ts";
+import { aptRepository } from "./apt_repository.ts";
+import { rpmKey, yumRepository } from "./yum_repository.ts";
+import { systemdService } from "./systemd_service.ts";
+import { ufw } from "./ufw.ts";
+import { firewalld } from "./firewalld.ts";
+import { dockerCompose } from "./docker_compose.ts";
+import { dockerImage } from "./docker_image.ts";
+import { dockerVolume } from "./docker_volume.ts";
+import { waitFor } from "./wait_for.ts";
+import { uri } from "./uri.ts";
 
 const ALL: Module[] = [
   command,
@@ -26,6 +37,18 @@ const ALL: Module[] = [
   droverPorts,
   droverRecord,
   droverRestore,
+  packageModule,
+  aptRepository,
+  yumRepository,
+  rpmKey,
+  systemdService,
+  ufw,
+  firewalld,
+  dockerCompose,
+  dockerImage,
+  dockerVolume,
+  waitFor,
+  uri,
 ] as Module[];
 
 const byName = new Map<string, Module>();

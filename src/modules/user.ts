@@ -46,7 +46,8 @@ export const user = defineModule({
     );
     const [exists, primary, all] = r.stdout.split("\n");
     if (exists !== "yes") {
-      const pending = ctx.check && ctx.model.flag<boolean>("pkg:any-pending");
+      const pending = ctx.check &&
+        (ctx.model.flag<readonly string[]>("pkg:pending")?.length ?? 0) > 0;
       if (pending) {
         return {
           changed: true,
