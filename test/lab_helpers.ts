@@ -8,13 +8,23 @@ import { ROOT } from "./helpers.ts";
 /** The lab's inventory, written by `lab.sh up`. */
 export const LAB_INVENTORY = "/var/lib/drover-lab/inventory.yml";
 
-let upPromise: Promise<void> | undefined;
+const upPromises = new Map<string, Promise<void>>();
 
-/** `lab.sh up N` once per test process. */
-export function labUp(n = 3): Promise<void> {
-  upPromise ??= (async () => {
+/** The lab hosts the test suite uses; other lab hosts may be in use by hand. */
+export const TEST_HOSTS = ["lab1", "lab2", "lab3"];
+
+/**
+ * `lab.sh up` once per test process: `n` means lab1..labN, or name the hosts.
+ * Hosts that are already running (by hand, or for a benchmark) are kept.
+ */
+export function labUp(n: number | string[] = 3): Promise<void> {
+  const hosts = typeof n === "number" ? Array.from({ length: n }, (_, i) => `lab${i + 1}`) : n;
+  const key = hosts.join(" ");
+  let p = upPromises.get(key);
+  if (p) return p;
+  p = (async () => {
     const r = await new Deno.Command("bash", {
-      args: [`${ROOT}/test/lab/lab.sh`, "up", String(n)],
+      args: [`${ROOT}/test/lab/lab.sh`, "up", ...hosts],
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -22,7 +32,25 @@ export function labUp(n = 3): Promise<void> {
       throw new Error(`lab up failed: ${new TextDecoder().decode(r.stderr).slice(-2000)}`);
     }
   })();
-  return upPromise;
+  upPromises.set(key, p);
+  return p;
+}
+
+/**
+ * An inventory of just these lab hosts (group `lab`), written into `dir`;
+ * returns its path. Tests use it rather than the lab's own inventory, which
+ * lists every running host.
+ */
+export async function labInventory(dir: string, hosts: string[] = TEST_HOSTS): Promise<string> {
+  const r = await new Deno.Command("bash", {
+    args: [`${ROOT}/test/lab/lab.sh`, "inventory", ...hosts],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (r.code !== 0) throw new Error(`lab inventory: ${new TextDecoder().decode(r.stderr)}`);
+  const path = `${dir}/lab-${hosts.join("-")}.yml`;
+  await Deno.writeFile(path, r.stdout);
+  return path;
 }
 
 /** Run a shell command on a lab host as root; returns stdout. */

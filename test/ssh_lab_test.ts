@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { drover, recap, withTempDir } from "./helpers.ts";
-import { LAB_INVENTORY, labUp, onHost } from "./lab_helpers.ts";
+import { labInventory, labUp, onHost } from "./lab_helpers.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 
@@ -10,30 +10,34 @@ Deno.test({
   ...sanitize,
   fn: async () => {
     await labUp(3);
-    await onHost("lab1", "rm -rf /tmp/drover-ssh-sample");
-    const dirArg = ["-e", "sample_dir=/tmp/drover-ssh-sample"];
-    const check = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, "--check", ...dirArg]);
-    assert.equal(check.code, 0, check.stdout + check.stderr);
-    assert.equal(
-      (await onHost("lab1", "test -e /tmp/drover-ssh-sample && echo yes || echo no")).stdout.trim(),
-      "no",
-    );
-    const first = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
-    assert.equal(first.code, 0, first.stdout + first.stderr);
-    for (const h of ["lab1", "lab2", "lab3"]) assert.equal(recap(first.stdout)[h]?.failed, 0);
-    assert.equal(
-      (await onHost("lab2", "cat /tmp/drover-ssh-sample/hello.txt")).stdout,
-      "hello from drover\n",
-    );
-    const second = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
-    for (const h of ["lab1", "lab2", "lab3"]) {
-      assert.equal(recap(second.stdout)[h].changed, 0, second.stdout);
-    }
+    await withTempDir(async (dir) => {
+      const LAB_INVENTORY = await labInventory(dir);
+      await onHost("lab1", "rm -rf /tmp/drover-ssh-sample");
+      const dirArg = ["-e", "sample_dir=/tmp/drover-ssh-sample"];
+      const check = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, "--check", ...dirArg]);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.equal(
+        (await onHost("lab1", "test -e /tmp/drover-ssh-sample && echo yes || echo no")).stdout
+          .trim(),
+        "no",
+      );
+      const first = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
+      assert.equal(first.code, 0, first.stdout + first.stderr);
+      for (const h of ["lab1", "lab2", "lab3"]) assert.equal(recap(first.stdout)[h]?.failed, 0);
+      assert.equal(
+        (await onHost("lab2", "cat /tmp/drover-ssh-sample/hello.txt")).stdout,
+        "hello from drover\n",
+      );
+      const second = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
+      for (const h of ["lab1", "lab2", "lab3"]) {
+        assert.equal(recap(second.stdout)[h].changed, 0, second.stdout);
+      }
+    });
   },
 });
 
 async function becomeInventory(dir: string, user: string): Promise<string> {
-  const inv = await Deno.readTextFile(LAB_INVENTORY);
+  const inv = await Deno.readTextFile(await labInventory(dir));
   const path = `${dir}/inv.yml`;
   await Deno.writeTextFile(path, inv.replaceAll("ansible_user: root", `ansible_user: ${user}`));
   await Deno.writeTextFile(
@@ -77,7 +81,7 @@ Deno.test({
   fn: async () => {
     await labUp(3);
     await withTempDir(async (dir) => {
-      const inv = await Deno.readTextFile(LAB_INVENTORY);
+      const inv = await Deno.readTextFile(await labInventory(dir));
       await Deno.writeTextFile(
         `${dir}/inv.yml`,
         inv.replace(

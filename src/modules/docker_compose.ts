@@ -51,6 +51,7 @@ sec() { printf '\\n@@%s\\n' "$1"; }
 cap() { n=$1; shift; sec "$n"; { e=$("$@" 2>&1 1>&3 3>&-); r=$?; } 3>&1; sec "\${n}_rc"; echo "$r"; sec "\${n}_err"; printf '%s\\n' "$e"; }
 D=${cli ?? ""}
 if [ -z "$D" ]; then if command -v docker >/dev/null 2>&1; then D=docker; elif command -v podman >/dev/null 2>&1; then D=podman; fi; fi
+if [ -n "$D" ] && ! command -v "$D" >/dev/null 2>&1; then sec missing; echo "$D"; D=; fi
 if [ "$D" = podman ]; then J=json; else J='{{json .}}'; fi
 sec engine; echo "$D"
 `;
@@ -99,7 +100,13 @@ export function engineStatus(
   const cli = (s.get("engine") ?? "").trim();
   const server = captured(s, "server");
   if (!cli) {
-    return { cli, reachable: false, api: "", error: "neither docker nor podman is installed" };
+    const missing = (s.get("missing") ?? "").trim();
+    return {
+      cli,
+      reachable: false,
+      api: "",
+      error: missing ? `${missing} is not installed` : "neither docker nor podman is installed",
+    };
   }
   if (!server || server.rc !== 0) {
     return {

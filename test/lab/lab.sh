@@ -2,12 +2,14 @@
 # drover test lab: N Debian bookworm hosts with real systemd, each in its own
 # systemd-nspawn container and network namespace, reachable over ssh.
 #
-#   lab.sh up [N]          start lab1..labN (default 3), wait until booted
+#   lab.sh up [N|HOST...]  start lab1..labN (default 3) or the named hosts,
+#                          wait until booted; other running hosts are kept
 #   lab.sh down            remove everything the lab made (caches are kept)
 #   lab.sh status          one line per host
 #   lab.sh ssh HOST [cmd]  ssh into a host (HOST may be user@labN)
 #   lab.sh reset HOST|--all  fresh state for a host (empty upper dir, new keys)
-#   lab.sh inventory       print the path of the Ansible YAML inventory
+#   lab.sh inventory [HOST...]  print the path of the inventory of all hosts,
+#                          or print an inventory of just the named hosts
 #
 # See test/lab/README.md.
 set -euo pipefail
@@ -35,15 +37,17 @@ usage() {
   exit 2
 }
 
-current_count() { # number of hosts in the current inventory
-  local c=0
-  [[ -f $INVENTORY ]] && c=$(grep -c '^        lab[0-9]*:$' "$INVENTORY" || true)
-  echo "${c:-0}"
-}
-
 cmd_up() {
-  local n=${1:-3} t0 i name started=() running=() layer
-  [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= MAX_HOSTS)) || die "up: N must be 1..$MAX_HOSTS, got '$n'"
+  local n=3 t0 i name started=() running=() layer want=()
+  if (($# >= 1)) && ! [[ $1 =~ ^[0-9]+$ ]]; then
+    for name in "$@"; do need_host "$name" && want+=("$name"); done
+    n=0
+  else
+    (($# <= 1)) || usage
+    n=${1:-3}
+    ((n >= 1 && n <= MAX_HOSTS)) || die "up: N must be 1..$MAX_HOSTS, got '$n'"
+    for ((i = 1; i <= n; i++)); do want+=("lab$i"); done
+  fi
   require_root
   require_tools debootstrap systemd-nspawn ip nft ssh ssh-keygen curl mount flock setsid /usr/bin/python3
   t0=$(now_ms)
@@ -80,19 +84,8 @@ cmd_up() {
   net_bridge_up
   repo_up
 
-  # up N means a lab of exactly lab1..labN: stop any running host above N.
-  local extra=()
-  for name in $(known_host_names); do
-    ((${name#lab} > n)) && host_running "$name" && extra+=("$name")
-  done
-  if ((${#extra[@]})); then
-    log "stopping ${extra[*]} (not part of a lab of $n)"
-    hosts_stop "${extra[@]}"
-  fi
-
   layer=$(guest_layer_build)
-  for ((i = 1; i <= n; i++)); do
-    name=lab$i
+  for name in "${want[@]}"; do
     if host_running "$name"; then
       running+=("$name")
     else
@@ -100,16 +93,14 @@ cmd_up() {
       started+=("$name")
     fi
   done
-  lab_files_write "$n"
+  lab_files_write "${want[@]}"
   for name in "${started[@]}"; do host_start "$name" "$layer"; done
   guest_layers_prune "$layer"
   ((${#started[@]})) && log "started: ${started[*]}"
   ((${#running[@]})) && log "already running: ${running[*]}"
 
-  local all=()
-  for ((i = 1; i <= n; i++)); do all+=("lab$i"); done
-  wait_booted "${all[@]}"
-  log "lab of $n up in $(secs_since "$t0") s; inventory: $INVENTORY, ssh: ssh -F $SSH_CONFIG lab1"
+  wait_booted "${want[@]}"
+  log "${want[*]} up in $(secs_since "$t0") s; inventory: $INVENTORY, ssh: ssh -F $SSH_CONFIG lab1"
 }
 
 cmd_down() {
@@ -192,13 +183,19 @@ cmd_reset() {
   net_bridge_up
   repo_up
   layer=$(guest_layer_build)
-  lab_files_write "$(current_count)"
+  lab_files_write "${names[@]}"
   for name in "${names[@]}"; do host_start "$name" "$layer"; done
   wait_booted "${names[@]}"
   log "reset ${names[*]} in $(secs_since "$t0") s"
 }
 
 cmd_inventory() {
+  if (($#)); then
+    local name
+    for name in "$@"; do need_host "$name"; done
+    lab_inventory "$@"
+    return
+  fi
   [[ -f $INVENTORY ]] || die "the lab is not up (no $INVENTORY); run: bash test/lab/lab.sh up"
   printf '%s\n' "$INVENTORY"
 }
@@ -208,12 +205,12 @@ main() {
   local cmd=$1
   shift
   case $cmd in
-  up) (($# <= 1)) || usage; cmd_up "$@" ;;
+  up) cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
   ssh) cmd_ssh "$@" ;;
   reset) cmd_reset "$@" ;;
-  inventory) cmd_inventory ;;
+  inventory) cmd_inventory "$@" ;;
   _supervise) host_supervise "$1" ;; # internal: the per-host loop
   -h | --help | help) usage ;;
   *) log "unknown command '$cmd'"; usage ;;

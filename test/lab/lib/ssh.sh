@@ -12,8 +12,8 @@ ssh_key_ensure() {
 
 # known_hosts, ssh_config and inventory for lab1..labN. known_hosts lists every
 # host that has an identity, so strict host key checking works for all of them.
-lab_files_write() { # N
-  local n=$1 i name addr t pub
+lab_files_write() { # HOST...: these and every other running host
+  local i name addr t pub
   mkdir -p "$STATE_DIR"
   {
     for name in $(known_host_names); do
@@ -50,25 +50,33 @@ EOF
   } >"$SSH_CONFIG.tmp"
   mv -f "$SSH_CONFIG.tmp" "$SSH_CONFIG"
 
-  {
-    echo "# drover lab inventory (written by test/lab/lab.sh up)"
-    echo "all:"
-    echo "  children:"
-    echo "    lab:"
-    echo "      hosts:"
-    for ((i = 1; i <= n; i++)); do
-      cat <<EOF
-        lab$i:
-          ansible_host: $(host_addr "lab$i")
+  local names=()
+  for name in $(known_host_names); do
+    if [[ " $* " == *" $name "* ]] || host_running "$name"; then names+=("$name"); fi
+  done
+  lab_inventory "${names[@]}" >"$INVENTORY.tmp"
+  mv -f "$INVENTORY.tmp" "$INVENTORY"
+}
+
+# An Ansible YAML inventory of the given hosts, on stdout.
+lab_inventory() { # HOST...
+  local name
+  echo "# drover lab inventory (written by test/lab/lab.sh)"
+  echo "all:"
+  echo "  children:"
+  echo "    lab:"
+  echo "      hosts:"
+  for name in "$@"; do
+    cat <<EOF
+        $name:
+          ansible_host: $(host_addr "$name")
           ansible_user: root
           ansible_ssh_private_key_file: $SSH_KEY
           ansible_ssh_common_args: "-o UserKnownHostsFile=$KNOWN_HOSTS -o StrictHostKeyChecking=yes"
 EOF
-    done
-    echo "      vars:"
-    echo "        lab_repo_url: $REPO_URL"
-  } >"$INVENTORY.tmp"
-  mv -f "$INVENTORY.tmp" "$INVENTORY"
+  done
+  echo "      vars:"
+  echo "        lab_repo_url: $REPO_URL"
 }
 
 lab_ssh_opts=(-F "$SSH_CONFIG" -o BatchMode=yes -o ConnectTimeout=3)
