@@ -10,15 +10,20 @@ export const LAB_INVENTORY = "/var/lib/drover-lab/inventory.yml";
 
 const upPromises = new Map<string, Promise<void>>();
 
-/** The lab hosts the test suite uses; other lab hosts may be in use by hand. */
-export const TEST_HOSTS = ["lab1", "lab2", "lab3"];
+/**
+ * The three lab hosts the test suite uses: lab1..lab3, or the ones named in
+ * `DROVER_TEST_HOSTS` (e.g. `lab5,lab6,lab7`) so that several people can run
+ * lab tests at once on one lab.
+ */
+export const TEST_HOSTS: string[] = (Deno.env.get("DROVER_TEST_HOSTS") ?? "lab1,lab2,lab3")
+  .split(",").map((h) => h.trim()).filter(Boolean);
 
 /**
  * `lab.sh up` once per test process: `n` means lab1..labN, or name the hosts.
  * Hosts that are already running (by hand, or for a benchmark) are kept.
  */
-export function labUp(n: number | string[] = 3): Promise<void> {
-  const hosts = typeof n === "number" ? Array.from({ length: n }, (_, i) => `lab${i + 1}`) : n;
+export function labUp(n: number | string[] = TEST_HOSTS): Promise<void> {
+  const hosts = typeof n === "number" ? TEST_HOSTS.slice(0, n) : n;
   const key = hosts.join(" ");
   let p = upPromises.get(key);
   if (p) return p;

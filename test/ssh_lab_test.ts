@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { drover, recap, withTempDir } from "./helpers.ts";
-import { labInventory, labUp, onHost } from "./lab_helpers.ts";
+import { labInventory, labUp, onHost, TEST_HOSTS } from "./lab_helpers.ts";
+
+const [H1, H2, H3] = TEST_HOSTS;
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 
@@ -12,24 +14,24 @@ Deno.test({
     await labUp(3);
     await withTempDir(async (dir) => {
       const LAB_INVENTORY = await labInventory(dir);
-      await onHost("lab1", "rm -rf /tmp/drover-ssh-sample");
+      await onHost(H1, "rm -rf /tmp/drover-ssh-sample");
       const dirArg = ["-e", "sample_dir=/tmp/drover-ssh-sample"];
       const check = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, "--check", ...dirArg]);
       assert.equal(check.code, 0, check.stdout + check.stderr);
       assert.equal(
-        (await onHost("lab1", "test -e /tmp/drover-ssh-sample && echo yes || echo no")).stdout
+        (await onHost(H1, "test -e /tmp/drover-ssh-sample && echo yes || echo no")).stdout
           .trim(),
         "no",
       );
       const first = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
       assert.equal(first.code, 0, first.stdout + first.stderr);
-      for (const h of ["lab1", "lab2", "lab3"]) assert.equal(recap(first.stdout)[h]?.failed, 0);
+      for (const h of TEST_HOSTS) assert.equal(recap(first.stdout)[h]?.failed, 0);
       assert.equal(
-        (await onHost("lab2", "cat /tmp/drover-ssh-sample/hello.txt")).stdout,
+        (await onHost(H2, "cat /tmp/drover-ssh-sample/hello.txt")).stdout,
         "hello from drover\n",
       );
       const second = await drover(["playbooks/site.yml", "-i", LAB_INVENTORY, ...dirArg]);
-      for (const h of ["lab1", "lab2", "lab3"]) {
+      for (const h of TEST_HOSTS) {
         assert.equal(recap(second.stdout)[h].changed, 0, second.stdout);
       }
     });
@@ -42,7 +44,7 @@ async function becomeInventory(dir: string, user: string): Promise<string> {
   await Deno.writeTextFile(path, inv.replaceAll("ansible_user: root", `ansible_user: ${user}`));
   await Deno.writeTextFile(
     `${dir}/become.yml`,
-    "- hosts: lab1\n  gather_facts: false\n  become: true\n  tasks:\n    - command: id -un\n      register: who\n      changed_when: false\n    - assert:\n        that: who.stdout == 'root'\n",
+    `- hosts: ${H1}\n  gather_facts: false\n  become: true\n  tasks:\n    - command: id -un\n      register: who\n      changed_when: false\n    - assert:\n        that: who.stdout == 'root'\n`,
   );
   return path;
 }
@@ -60,7 +62,7 @@ Deno.test({
       const pwInv = await becomeInventory(dir, "devpw");
       const noPw = await drover([`${dir}/become.yml`, "-i", pwInv]);
       assert.equal(noPw.code, 2, noPw.stdout);
-      assert.match(noPw.stdout, /sudo needs a password on lab1 \(use -K/);
+      assert.match(noPw.stdout, new RegExp(`sudo needs a password on ${H1} \\(use -K`));
       const withPw = await drover([`${dir}/become.yml`, "-i", pwInv], {
         env: { DROVER_BECOME_PASSWORD: "labpass" },
       });
@@ -70,7 +72,7 @@ Deno.test({
         env: { DROVER_BECOME_PASSWORD: "nope-wrong" },
       });
       assert.equal(wrong.code, 2);
-      assert.match(wrong.stdout, /sudo rejected the become password on lab1/);
+      assert.match(wrong.stdout, new RegExp(`sudo rejected the become password on ${H1}`));
     });
   },
 });
@@ -85,7 +87,7 @@ Deno.test({
       await Deno.writeTextFile(
         `${dir}/inv.yml`,
         inv.replace(
-          "ansible_host: 10.87.0.13",
+          `ansible_host: 10.87.0.${10 + Number(H3.slice(3))}`,
           "ansible_host: 127.0.0.1\n          ansible_port: 1",
         ),
       );
@@ -98,10 +100,10 @@ Deno.test({
       ]);
       assert.equal(r.code, 4, r.stdout + r.stderr);
       const rc = recap(r.stdout);
-      assert.equal(rc.lab3.unreachable, 1);
-      assert.equal(rc.lab1.failed, 0);
-      assert.ok(rc.lab1.ok > 0);
-      assert.match(r.stdout, /fatal: \[lab3\]: UNREACHABLE!/);
+      assert.equal(rc[H3].unreachable, 1);
+      assert.equal(rc[H1].failed, 0);
+      assert.ok(rc[H1].ok > 0);
+      assert.match(r.stdout, new RegExp(`fatal: \\[${H3}\\]: UNREACHABLE!`));
     });
   },
 });
