@@ -73,6 +73,9 @@ export const role = defineRole({
       name: "alloy",
       groups: ["adm", "systemd-journal"],
       append: true,
+      // Grafana's Debian package (and the lab's stand-in rpm) creates the user
+      // in these groups; --check uses it to predict this task exactly.
+      package_groups: ["adm", "systemd-journal"],
     }),
   ],
 });

@@ -6,6 +6,19 @@
  */
 import { defineRole, task, z } from "../../src/role.ts";
 import { pick } from "../_shared/vars.ts";
+import { shq } from "../../src/connection/quote.ts";
+
+/** Sum the MEM USAGE column of `docker stats` / `podman stats` into MiB. */
+const SUM_MEMORY_MB = String
+  .raw`NR > 1 { v = $4; n = v + 0; u = v; sub(/^[0-9.]+/, "", u); f = 1 / 1048576
+  if (u == "KiB" || u == "kB") f = 1 / 1024; else if (u == "MiB" || u == "MB") f = 1
+  else if (u == "GiB" || u == "GB") f = 1024; t += n * f } END { printf "%.1f\n", t }`;
+
+/** The compose stack's memory right before migrate stops it (verify compares alloy's with it). */
+export const STACK_MEMORY_COMMAND =
+  "{% if compose_stack_present | bool and compose_command %}cd {{ docker_compose_project_dir | quote }} && " +
+  'ids=$({{ compose_command }} -f {{ docker_compose_file | quote }} ps -q) && [ -n "$ids" ] && ' +
+  `{{ container_cli }} stats --no-stream $ids | awk ${shq(SUM_MEMORY_MB)}{% else %}true{% endif %}`;
 
 /** Paths migrate may change. Account files matter when rollback purges alloy (its user goes too). */
 export const RECORDED_PATHS = [
@@ -45,6 +58,7 @@ export const role = defineRole({
         memtotal_mb: "{{ ansible_memtotal_mb }}",
         memfree_mb: "{{ ansible_memfree_mb }}",
       },
+      measure: { docker_stack_memory_mb: STACK_MEMORY_COMMAND },
     }),
   ],
 });

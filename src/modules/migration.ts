@@ -135,6 +135,16 @@ export function parseRecordScan(
   return { paths, units };
 }
 
+/** The `measure` lines of the record script's output. Pure. */
+export function parseMeasures(out: string): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const line of out.split("\n")) {
+    const [kind, key, value] = line.split("\t");
+    if (kind === "measure" && key) m[key] = (value ?? "").trim();
+  }
+  return m;
+}
+
 /** `drover_record`: keep a copy of what migrate will change (once: the first record wins). */
 export const droverRecord = defineModule({
   name: "drover_record",
@@ -145,6 +155,8 @@ export const droverRecord = defineModule({
     paths: list(str()),
     units: list(str()).default([]),
     facts: z.record(z.string(), z.unknown()).default({}),
+    /** Shell commands run only when the record is made; their output is kept under `facts`. */
+    measure: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   }).strict(),
   async run(ctx, a) {
     const manifest = `${a.dir}/manifest.json`;
@@ -178,7 +190,13 @@ done
 for u in ${a.units.map(shq).join(" ")}; do
   printf 'unit\\t%s\\t%s\\t%s\\n' "$u" "$(systemctl is-enabled "$u" 2>/dev/null || true)" "$(systemctl is-active "$u" 2>/dev/null || true)"
 done
-`;
+${
+      Object.entries(a.measure).map(([k, cmd]) =>
+        `printf 'measure\\t%s\\t%s\\n' ${
+          shq(k)
+        } "$( (${cmd}) 2>/dev/null | tr '\\n\\t' '  ' || true)"\n`
+      ).join("")
+    }`;
     const r = await ctx.sh(script);
     if (r.rc !== 0) {
       throw new ModuleFailure(
@@ -190,7 +208,7 @@ done
       version: 1,
       created: new Date().toISOString(),
       ...scan,
-      facts: a.facts,
+      facts: { ...a.facts, ...parseMeasures(r.stdout) },
     };
     await writeFile(ctx, manifest, JSON.stringify(record, null, 2) + "\n", {
       mode: "0600",

@@ -37,6 +37,12 @@ export const user = defineModule({
     groups: list(str()),
     append: bool().default(true),
     state: z.enum(["present"]).default("present"),
+    /**
+     * The groups the package that creates this user (installed earlier in the
+     * same run) puts it in. Only `--check` uses it, to predict exactly what the
+     * real run will find when the user does not exist yet.
+     */
+    package_groups: list(str()).optional(),
   }).strict(),
   async run(ctx, a) {
     const r = await ctx.sh(
@@ -49,12 +55,13 @@ export const user = defineModule({
       const pending = ctx.check &&
         (ctx.model.flag<readonly string[]>("pkg:pending")?.length ?? 0) > 0;
       if (pending) {
+        const after = a.package_groups ?? [];
+        const next = planGroups(after, a.groups, a.append);
         return {
-          changed: true,
-          msg:
-            `user ${a.name} would be created by a package installed earlier in this run, then added to ${
-              a.groups.join(", ")
-            }`,
+          changed: next !== undefined,
+          msg: `user ${a.name} will be created by a package installed earlier in this run${
+            after.length ? ` (in ${after.join(", ")})` : ""
+          }${next ? `, then put in ${next.join(", ")}` : ""}`,
         };
       }
       throw new ModuleFailure(`user ${a.name} does not exist`);

@@ -237,6 +237,37 @@ export function addFilters(env: Env): void {
   t("abs", (v: string) => String(v).startsWith("/"));
   t("subset", (a: unknown[], b: unknown[]) => a.every((x) => b.includes(x)));
   t("superset", (a: unknown[], b: unknown[]) => b.every((x) => a.includes(x)));
+
+  // Jinja's select/reject/selectattr/rejectattr take a test and its
+  // arguments; nunjucks' own versions ignore them.
+  const passes = (v: unknown, test: unknown, args: unknown[]): boolean => {
+    if (test === undefined) return truthy(v);
+    const fn =
+      (env as unknown as { getTest(n: string): ((...a: unknown[]) => unknown) | undefined })
+        .getTest(String(test));
+    if (typeof fn !== "function") throw new Error(`no test named '${String(test)}'`);
+    return truthy(fn(v, ...args));
+  };
+  f(
+    "select",
+    (seq: unknown[], test?: unknown, ...args: unknown[]) =>
+      (seq ?? []).filter((x) => passes(x, test, args)),
+  );
+  f(
+    "reject",
+    (seq: unknown[], test?: unknown, ...args: unknown[]) =>
+      (seq ?? []).filter((x) => !passes(x, test, args)),
+  );
+  f(
+    "selectattr",
+    (seq: unknown[], attr: string, test?: unknown, ...args: unknown[]) =>
+      (seq ?? []).filter((x) => passes(getAttr(x, String(attr)), test, args)),
+  );
+  f(
+    "rejectattr",
+    (seq: unknown[], attr: string, test?: unknown, ...args: unknown[]) =>
+      (seq ?? []).filter((x) => !passes(getAttr(x, String(attr)), test, args)),
+  );
 }
 
 function getAttr(x: unknown, path: string): unknown {

@@ -52,10 +52,30 @@ compilerProto.compileIs = function (this: CompilerProto, node: IsNode, frame: un
   this._emit(") === true");
 };
 
+// Jinja indexes lists and strings from the end with a negative number
+// (`path.split('/')[-1]`); nunjucks looks up the property "-1". Teach it.
+const runtime = (nunjucks as unknown as {
+  runtime: { memberLookup: (obj: unknown, key: unknown) => unknown };
+}).runtime;
+const memberLookup = runtime.memberLookup;
+runtime.memberLookup = (obj: unknown, key: unknown) => {
+  if (
+    typeof key === "number" && Number.isInteger(key) && key < 0 &&
+    (Array.isArray(obj) || typeof obj === "string")
+  ) {
+    return obj[obj.length + key];
+  }
+  return memberLookup(obj, key);
+};
+
+/** Escapes that Jinja and nunjucks string literals both understand. */
+const KNOWN_ESCAPES = "ntr\\'\"";
+
 /**
  * Put a space between the closing braces of a dict literal inside `{{ }}`
  * (`{{ d | combine({'a': {'b': 1}}) }}`), which nunjucks would otherwise take
- * for the end of the expression. Jinja's lexer balances them.
+ * for the end of the expression. Jinja's lexer balances them. Also keeps
+ * unknown backslash escapes in string literals, as Jinja does.
  */
 export function separateBraces(src: string): string {
   if (!src.includes("{{")) return src;
@@ -78,7 +98,10 @@ export function separateBraces(src: string): string {
     }
     if (quote) {
       if (c === "\\") {
-        out += c + (src[i + 1] ?? "");
+        const next = src[i + 1] ?? "";
+        // Jinja keeps an unknown escape such as `\S` or `\d` as written
+        // (regexes rely on it); nunjucks would drop the backslash.
+        out += KNOWN_ESCAPES.includes(next) ? c + next : "\\\\" + next;
         i++;
         continue;
       }

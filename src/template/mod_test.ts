@@ -159,3 +159,46 @@ Deno.test("conditions: bare expressions, booleans, lists (all must hold)", () =>
   assert.equal(t.isTrue(["n > 1", "n > 5"], vars), false);
   assert.equal(t.isTrue("[]", vars), false);
 });
+
+Deno.test("template: an unknown escape in a string literal is kept, as Jinja keeps it (regexes)", () => {
+  const t = new Templar();
+  const vars = { s: "ActiveState=active\nMainPID=12" };
+  assert.equal(
+    t.renderString(
+      "{{ s | regex_search('MainPID=(\\d+)') | regex_replace('MainPID=', '') }}",
+      vars,
+    ),
+    "12",
+  );
+  assert.equal(t.renderString("{{ 'a\\nb' }}", {}), "a\nb");
+  assert.equal(t.renderString("{{ 'it\\'s' }}", {}), "it's");
+});
+
+Deno.test("template: a negative index counts from the end, as in Jinja", () => {
+  const t = new Templar();
+  assert.equal(t.renderString("{{ '127.0.0.1:4317'.split(':')[-1] }}", {}), "4317");
+  assert.equal(t.renderString("{{ xs[-2] }}", { xs: [1, 2, 3] }), 2);
+  assert.equal(t.renderString("{{ 'abc'[-1] }}", {}), "c");
+});
+
+Deno.test("template: select/reject/selectattr/rejectattr apply the named test with its arguments", () => {
+  const t = new Templar();
+  const vars = {
+    r: [{ path: "/etc/default/alloy", n: 1 }, { path: "/etc/ufw/user.rules", n: 2 }],
+    xs: [1, 2, 3, 4],
+  };
+  assert.deepEqual(
+    t.renderString(
+      "{{ r | selectattr('path', 'search', '^/etc/ufw/') | map(attribute='n') | list }}",
+      vars,
+    ),
+    [2],
+  );
+  assert.deepEqual(
+    t.renderString("{{ r | rejectattr('n', 'equalto', 2) | map(attribute='n') | list }}", vars),
+    [1],
+  );
+  assert.deepEqual(t.renderString("{{ xs | select('odd') | list }}", vars), [1, 3]);
+  assert.deepEqual(t.renderString("{{ xs | reject('in', [1, 2]) | list }}", vars), [3, 4]);
+  assert.deepEqual(t.renderString("{{ [0, 1, '', 'a'] | select | list }}", vars), [1, "a"]);
+});

@@ -1,0 +1,181 @@
+/**
+ * The migration end to end on three lab hosts, as a user runs it:
+ * `--check` first, the real run, a second run, verify, rollback.
+ *
+ * Two hosts are "dev machines" with Docker running the seed's compose stack
+ * and the app (the stand-in) on :9464; the third has no compose project (a
+ * fresh install).
+ */
+import assert from "node:assert/strict";
+import { changedTasks, drover, recap, withTempDir } from "./helpers.ts";
+import { labInventory, labReset, labUp, onHost, TEST_HOSTS } from "./lab_helpers.ts";
+
+const sanitize = { sanitizeOps: false, sanitizeResources: false };
+const VARS = ["-e", "@test/lab/migrate-vars.yml"];
+const TOKEN = "glc_MARKER_SECRET_TOKEN_123";
+const COMPOSE = "cd /home/dev/TTA.dev && docker-compose -f docker-compose.integration.yml";
+
+/** Every file, symlink and directory under /etc with content hash, mode and owner. */
+const SNAPSHOT = `find /etc -xdev -type f -print0 | sort -z | xargs -0 sha256sum
+find /etc -xdev -type l -printf '%p -> %l\\n' | sort
+find /etc -xdev -printf '%p %m %u %g\\n' | sort
+for u in alloy docker tta-dev-app ufw; do echo "unit $u $(systemctl is-enabled $u 2>/dev/null) $(systemctl is-active $u 2>/dev/null)"; done
+ufw status verbose 2>&1
+`;
+
+/** A host's state: /etc, unit states, firewall, the stack's running containers. */
+async function snapshot(host: string): Promise<string> {
+  const r = await onHost(
+    host,
+    SNAPSHOT + `echo containers; ${COMPOSE} ps -q 2>/dev/null | wc -l\n`,
+  );
+  return r.stdout;
+}
+
+function diffLines(a: string, b: string): string[] {
+  const as = new Set(a.split("\n"));
+  const bs = new Set(b.split("\n"));
+  return [
+    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
+    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
+  ];
+}
+
+/** Install the user's app (the stand-in exporting metrics on :9464) from the lab repo's pool. */
+const INSTALL_APP = `set -e
+curl -fsS http://packages.lab:8080/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_1.0.0_all.deb -o /tmp/app.deb
+dpkg -i /tmp/app.deb >/dev/null 2>&1
+rm -f /tmp/app.deb
+for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics && exit 0; sleep 0.1; done
+echo "the app did not start" >&2; exit 1
+`;
+
+Deno.test({
+  name:
+    "migrate on 3 lab hosts: --check predicts exactly, the run converges, verify passes, rollback restores /etc",
+  ...sanitize,
+  fn: async (t) => {
+    const [h1, h2, h3] = TEST_HOSTS;
+    await labUp(TEST_HOSTS);
+    for (const h of TEST_HOSTS) await labReset(h);
+    for (const h of TEST_HOSTS) {
+      const r = await onHost(h, INSTALL_APP);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    // h3 is a machine without the compose project: a fresh install.
+    const fresh = await onHost(
+      h3,
+      `${COMPOSE} down >/dev/null 2>&1 && rm -f /home/dev/TTA.dev/docker-compose.integration.yml\n`,
+    );
+    assert.equal(fresh.code, 0, fresh.stderr);
+    const before: Record<string, string> = {};
+    for (const h of TEST_HOSTS) before[h] = await snapshot(h);
+    assert.match(before[h1], /^containers\n5$/m, "the stack runs before migrate");
+
+    await withTempDir(async (dir) => {
+      const inv = await labInventory(dir);
+      let predicted: Record<string, string[]> = {};
+
+      await t.step("--check on fresh hosts changes nothing", async () => {
+        const check = await drover(["playbooks/migrate.yml", "-i", inv, "--check", ...VARS]);
+        assert.equal(check.code, 0, check.stdout + check.stderr);
+        for (const h of TEST_HOSTS) {
+          assert.deepEqual(diffLines(before[h], await snapshot(h)), [], `${h} changed by --check`);
+        }
+        predicted = changedTasks(check.stdout);
+        assert.ok((predicted[h1] ?? []).length > 0, check.stdout);
+      });
+
+      await t.step("the real run changes exactly what --check predicted", async () => {
+        const run = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
+        assert.equal(run.code, 0, run.stdout + run.stderr);
+        const changed = changedTasks(run.stdout);
+        for (const h of TEST_HOSTS) {
+          assert.deepEqual(changed[h] ?? [], predicted[h] ?? [], `${h}: --check vs real run`);
+        }
+        assert.match(run.stdout, /fresh install, the switch had nothing to stop/);
+        assert.ok(!run.stdout.includes(TOKEN) && !run.stderr.includes(TOKEN), "token leaked");
+        for (const h of [h1, h2]) {
+          const s = await snapshot(h);
+          assert.match(s, /^containers\n0$/m, `${h}: the stack is down`);
+          assert.match(s, /^unit alloy enabled active$/m);
+        }
+        const env = await onHost(h1, "stat -c '%a %U %G' /etc/default/alloy\n");
+        assert.equal(env.stdout.trim(), "600 root root");
+      });
+
+      await t.step("a second run reports changed=0 on every host", async () => {
+        const again = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
+        assert.equal(again.code, 0, again.stdout + again.stderr);
+        for (const h of TEST_HOSTS) assert.equal(recap(again.stdout)[h].changed, 0, again.stdout);
+      });
+
+      await t.step("verify passes on every host and reports memory", async () => {
+        const v = await drover(["playbooks/verify.yml", "-i", inv]);
+        assert.equal(v.code, 0, v.stdout + v.stderr);
+        for (const h of TEST_HOSTS) assert.equal(recap(v.stdout)[h].failed, 0);
+        assert.match(
+          v.stdout,
+          /alloy uses [\d.]+ MB .*the Docker stack used [\d.]+ MB before migrate/,
+        );
+        assert.match(v.stdout, /no Docker stack memory was recorded \(fresh install\)/);
+      });
+
+      await t.step("verify fails when the service is down", async () => {
+        await onHost(h2, "systemctl stop alloy\n");
+        const v = await drover(["playbooks/verify.yml", "-i", inv, "--limit", h2]);
+        assert.equal(v.code, 2, v.stdout);
+        assert.match(v.stdout, /alloy is inactive/);
+        await onHost(h2, "systemctl start alloy\n");
+      });
+
+      await t.step(
+        "rollback with remove_alloy restores /etc byte for byte and the stack",
+        async () => {
+          const rb = await drover([
+            "playbooks/rollback.yml",
+            "-i",
+            inv,
+            "--limit",
+            `${h1}:${h3}`,
+            "-e",
+            "remove_alloy=true",
+          ]);
+          assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+          for (const h of [h1, h3]) {
+            assert.deepEqual(diffLines(before[h], await snapshot(h)), [], `${h} after rollback`);
+          }
+          const again = await drover([
+            "playbooks/rollback.yml",
+            "-i",
+            inv,
+            "--limit",
+            `${h1}:${h3}`,
+            "-e",
+            "remove_alloy=true",
+          ]);
+          assert.equal(again.code, 0, again.stdout);
+          for (const h of [h1, h3]) assert.equal(recap(again.stdout)[h].changed, 0, again.stdout);
+        },
+      );
+
+      await t.step(
+        "rollback keeping the package: alloy stopped and disabled, stack up",
+        async () => {
+          const rb = await drover(["playbooks/rollback.yml", "-i", inv, "--limit", h2]);
+          assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+          const s = await snapshot(h2);
+          assert.match(s, /^containers\n5$/m);
+          assert.match(s, /^unit alloy disabled inactive$/m);
+        },
+      );
+
+      await t.step("rollback without a record refuses", async () => {
+        await onHost(h3, "rm -rf /var/lib/drover\n");
+        const rb = await drover(["playbooks/rollback.yml", "-i", inv, "--limit", h3]);
+        assert.equal(rb.code, 2, rb.stdout);
+        assert.match(rb.stdout, /no migration record on \S+ .*nothing to roll back/);
+      });
+    });
+  },
+});
