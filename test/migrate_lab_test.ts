@@ -179,3 +179,91 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "migrate in parallel mode keeps the stack, then the switch stops it, then cleanup removes only the project's images and volumes",
+  ...sanitize,
+  fn: async (t) => {
+    const h = TEST_HOSTS[1];
+    await labUp(TEST_HOSTS);
+    await labReset(h);
+    await withTempDir(async (dir) => {
+      const inv = await labInventory(dir, [h]);
+      const listening = async () =>
+        (await onHost(h, "ss -Hltnp | awk '{print $4}' | sed 's/.*://' | sort -n | uniq\n")).stdout
+          .split("\n");
+
+      await t.step("parallel: alloy on 14317/14318 beside the running collector", async () => {
+        const r = await drover([
+          "playbooks/migrate.yml",
+          "-i",
+          inv,
+          ...VARS,
+          "-e",
+          "migration_mode=parallel",
+        ]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.match(r.stdout, /it keeps running \(parallel mode\)/);
+        assert.match(r.stdout, /alloy receives OTLP on 14317\/14318/);
+        assert.match(await snapshot(h), /^containers\n5$/m);
+        const ports = await listening();
+        for (const p of ["4317", "4318", "14317", "14318", "12345"]) {
+          assert.ok(ports.includes(p), p);
+        }
+      });
+
+      await t.step(
+        "switch: --check predicts the config change, the stack stop and the reload",
+        async () => {
+          const check = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--check"]);
+          assert.equal(check.code, 0, check.stdout + check.stderr);
+          const run = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          assert.deepEqual(changedTasks(run.stdout)[h], changedTasks(check.stdout)[h]);
+          assert.deepEqual(changedTasks(run.stdout)[h], [
+            "configure : Alloy configuration (validated before it goes live)",
+            "switch : Stop the Docker observability stack",
+            "configure : reload alloy",
+          ]);
+          assert.match(await snapshot(h), /^containers\n0$/m);
+          const ports = await listening();
+          assert.ok(ports.includes("4317") && !ports.includes("14317"), ports.join(" "));
+        },
+      );
+
+      await t.step(
+        "cleanup: the five images and this project's volumes go, other volumes stay",
+        async () => {
+          const run = await drover([
+            "playbooks/migrate.yml",
+            "-i",
+            inv,
+            ...VARS,
+            "--tags",
+            "cleanup",
+          ]);
+          assert.equal(run.code, 0, run.stdout + run.stderr);
+          assert.match(
+            run.stdout,
+            /kept 1 volume\(s\) of other projects that 'docker volume prune -f' would have deleted: otherproj_data/,
+          );
+          const left = await onHost(
+            h,
+            "docker images --format '{{.Repository}}:{{.Tag}}'; docker volume ls -q\n",
+          );
+          assert.equal(left.stdout.trim(), "otherproj_data");
+          const again = await drover([
+            "playbooks/migrate.yml",
+            "-i",
+            inv,
+            ...VARS,
+            "--tags",
+            "cleanup",
+          ]);
+          assert.equal(recap(again.stdout)[h].changed, 0, again.stdout);
+        },
+      );
+    });
+  },
+});

@@ -76,7 +76,7 @@ export const role = defineRole({
     }, { tags: ["always"] }),
     task("Say what the switch will find", "debug", {
       msg:
-        "{{ ('compose project ' ~ docker_compose_project_dir ~ '/' ~ docker_compose_file ~ ' found; ' ~ (compose_command or 'no compose command') ~ ' will stop it') if compose_stack_present else 'no Docker compose project at ' ~ docker_compose_project_dir ~ '/' ~ docker_compose_file ~ ': a fresh install, the switch has nothing to stop' }}{{ '; parallel mode: alloy listens for OTLP on ' ~ alloy_otlp_grpc_port ~ '/' ~ alloy_otlp_http_port ~ ' beside the collector' if migration_mode == 'parallel' else '' }}",
+        "{{ ('compose project ' ~ docker_compose_project_dir ~ '/' ~ docker_compose_file ~ ' found; ' ~ ('it keeps running (parallel mode)' if migration_mode == 'parallel' else (compose_command or 'no compose command') ~ ' will stop it')) if compose_stack_present else 'no Docker compose project at ' ~ docker_compose_project_dir ~ '/' ~ docker_compose_file ~ ': a fresh install, the switch has nothing to stop' }}{{ '; parallel mode: alloy listens for OTLP on ' ~ alloy_otlp_grpc_port ~ '/' ~ alloy_otlp_http_port ~ ' beside the collector' if migration_mode == 'parallel' else '' }}",
     }, { tags: ["always"] }),
     task("OTLP and alloy ports are free or held by the stack this run stops", "drover_ports", {
       ports: [
