@@ -106,6 +106,17 @@ export const V = {
   ),
 } as const;
 
+/** The seven Grafana Cloud settings; preflight checks every one is non-empty. */
+export const GRAFANA_CLOUD_SETTINGS = [
+  "grafana_cloud_prometheus_url",
+  "grafana_cloud_prometheus_username",
+  "grafana_cloud_loki_url",
+  "grafana_cloud_loki_username",
+  "grafana_cloud_tempo_endpoint",
+  "grafana_cloud_tempo_username",
+  "grafana_cloud_token",
+] as const satisfies readonly (keyof typeof V)[];
+
 /** Pick some variables for a role's schema. */
 export function pick<K extends keyof typeof V>(...keys: K[]): { [P in K]: (typeof V)[P] } {
   return Object.fromEntries(keys.map((k) => [k, V[k]])) as { [P in K]: (typeof V)[P] };

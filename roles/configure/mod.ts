@@ -6,7 +6,7 @@
  * config change reloads alloy; an env-file change restarts it.
  */
 import { defineRole, handler, task, z } from "../../src/role.ts";
-import { pick } from "../_shared/vars.ts";
+import { GRAFANA_CLOUD_SETTINGS, pick } from "../_shared/vars.ts";
 
 /** The configure role. */
 export const role = defineRole({
@@ -14,13 +14,7 @@ export const role = defineRole({
   description:
     "Writes alloy's configuration and environment file; secrets only in the 0600 env file.",
   vars: z.object(pick(
-    "grafana_cloud_prometheus_url",
-    "grafana_cloud_prometheus_username",
-    "grafana_cloud_loki_url",
-    "grafana_cloud_loki_username",
-    "grafana_cloud_tempo_endpoint",
-    "grafana_cloud_tempo_username",
-    "grafana_cloud_token",
+    ...GRAFANA_CLOUD_SETTINGS,
     "alloy_metrics_enabled",
     "alloy_logs_enabled",
     "alloy_traces_enabled",

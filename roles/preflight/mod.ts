@@ -5,30 +5,14 @@
  * stops, and which container tool and compose command there are.
  */
 import { defineRole, task, z } from "../../src/role.ts";
-import { pick } from "../_shared/vars.ts";
-
-const CREDENTIALS = [
-  "grafana_cloud_prometheus_url",
-  "grafana_cloud_prometheus_username",
-  "grafana_cloud_loki_url",
-  "grafana_cloud_loki_username",
-  "grafana_cloud_tempo_endpoint",
-  "grafana_cloud_tempo_username",
-  "grafana_cloud_token",
-];
+import { GRAFANA_CLOUD_SETTINGS, pick } from "../_shared/vars.ts";
 
 /** The preflight role. */
 export const role = defineRole({
   name: "preflight",
   description: "Checks everything the migration needs before anything changes.",
   vars: z.object(pick(
-    "grafana_cloud_prometheus_url",
-    "grafana_cloud_prometheus_username",
-    "grafana_cloud_loki_url",
-    "grafana_cloud_loki_username",
-    "grafana_cloud_tempo_endpoint",
-    "grafana_cloud_tempo_username",
-    "grafana_cloud_token",
+    ...GRAFANA_CLOUD_SETTINGS,
     "grafana_cloud_env_file",
     "migration_mode",
     "docker_compose_project_dir",
@@ -58,7 +42,7 @@ export const role = defineRole({
       fail_msg:
         "{{ item }} is empty: set it with -e {{ item }}=... or in the inventory{{ ' (the token may also come from $GRAFANA_CLOUD_API_KEY or GRAFANA_CLOUD_API_KEY= in ' ~ grafana_cloud_env_file ~ ')' if item == 'grafana_cloud_token' else '' }}",
       quiet: true,
-    }, { loop: CREDENTIALS, tags: ["always"] }),
+    }, { loop: [...GRAFANA_CLOUD_SETTINGS], tags: ["always"] }),
     task("Find the compose project", "stat", {
       path: "{{ docker_compose_project_dir }}/{{ docker_compose_file }}",
     }, { register: "compose_file", tags: ["always"] }),
