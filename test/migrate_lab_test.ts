@@ -132,28 +132,14 @@ Deno.test({
       await t.step(
         "rollback with remove_alloy restores /etc byte for byte and the stack",
         async () => {
-          const rb = await drover([
-            "playbooks/rollback.yml",
-            "-i",
-            inv,
-            "--limit",
-            `${h1}:${h3}`,
-            "-e",
-            "remove_alloy=true",
-          ]);
+          const purge = ["playbooks/rollback.yml", "-i", inv, "--limit", `${h1}:${h3}`];
+          purge.push("-e", "remove_alloy=true");
+          const rb = await drover(purge);
           assert.equal(rb.code, 0, rb.stdout + rb.stderr);
           for (const h of [h1, h3]) {
             assert.deepEqual(diffLines(before[h], await snapshot(h)), [], `${h} after rollback`);
           }
-          const again = await drover([
-            "playbooks/rollback.yml",
-            "-i",
-            inv,
-            "--limit",
-            `${h1}:${h3}`,
-            "-e",
-            "remove_alloy=true",
-          ]);
+          const again = await drover(purge);
           assert.equal(again.code, 0, again.stdout);
           for (const h of [h1, h3]) assert.equal(recap(again.stdout)[h].changed, 0, again.stdout);
         },
