@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { changedTasks, drover, recap, withTempDir } from "./helpers.ts";
+import { FLAGS } from "../src/cli/options.ts";
 
 Deno.test("sample playbook: changes once, then converges; --check changes nothing", async () => {
   await withTempDir(async (dir) => {
@@ -18,12 +19,20 @@ Deno.test("sample playbook: changes once, then converges; --check changes nothin
   });
 });
 
-Deno.test("--version and --help exit 0; an unknown flag exits 5 with a suggestion", async () => {
+Deno.test("--version and --help exit 0; help gives every flag a one-line meaning and an example", async () => {
   const v = await drover(["--version"]);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+/);
   const h = await drover(["--help"]);
   assert.equal(h.code, 0);
+  assert.match(h.stdout, /^Usage: drover \[options\] <playbook>/);
+  const lines = h.stdout.split("\n");
+  for (const f of FLAGS) {
+    const i = lines.findIndex((l) => l.trimStart().startsWith(f.flags));
+    assert.ok(i >= 0, `help lacks ${f.flags}`);
+    assert.ok(lines[i].includes(f.meaning), `help of ${f.flags} is not its meaning on one line`);
+    assert.equal(lines[i + 1].trim(), `e.g. ${f.example}`, `help of ${f.flags} has no example`);
+  }
   for (
     const flag of [
       "--inventory",
@@ -34,15 +43,56 @@ Deno.test("--version and --help exit 0; an unknown flag exits 5 with a suggestio
       "--skip-tags",
       "--extra-vars",
       "--forks",
+      "--verbose",
       "--list-tasks",
       "--list-hosts",
+      "--syntax-check",
       "--json",
+      "--report",
       "--ask-become-pass",
+      "--timeout",
+      "--version",
+      "--help",
     ]
   ) {
     assert.ok(h.stdout.includes(flag), `help lacks ${flag}`);
   }
-  const bad = await drover(["playbooks/site.yml", "--chek"]);
-  assert.equal(bad.code, 5);
-  assert.match(bad.stderr, /--check/);
+});
+
+/** One paragraph on stderr, in drover's style, and nothing of commander's own text or a stack. */
+function assertParagraph(stderr: string): void {
+  assert.match(stderr, /^ERROR! /);
+  assert.equal(stderr.trim().split("\n").length, 1, stderr);
+  assert.ok(!/^error: |\(Did you mean|\n\s+at /m.test(stderr), stderr);
+}
+
+Deno.test("bad command lines: one paragraph (what, expected, hint), exit 5", async () => {
+  const typo = await drover(["playbooks/site.yml", "--chek"]);
+  assert.equal(typo.code, 5);
+  assertParagraph(typo.stderr);
+  assert.match(typo.stderr, /unknown option '--chek'\. Expected .*Hint: did you mean '--check'/);
+  const short = await drover(["playbooks/site.yml", "-c"]);
+  assert.equal(short.code, 5);
+  assert.match(short.stderr, /did you mean '-C'/);
+  const eq = await drover(["playbooks/site.yml", "--inventroy=x.yml"]);
+  assert.equal(eq.code, 5);
+  assert.match(eq.stderr, /unknown option '--inventroy'.*did you mean '--inventory'/);
+  const none = await drover([]);
+  assert.equal(none.code, 5);
+  assertParagraph(none.stderr);
+  assert.match(none.stderr, /no playbook given\. Expected .*Hint: e\.g\. deno task run playbooks/);
+  const noValue = await drover(["playbooks/site.yml", "--limit"]);
+  assert.equal(noValue.code, 5);
+  assertParagraph(noValue.stderr);
+  assert.match(
+    noValue.stderr,
+    /option '--limit' needs a value\. Expected --limit <pattern>.*Hint: e\.g\. --limit/,
+  );
+  const two = await drover(["playbooks/site.yml", "playbooks/verify.yml"]);
+  assert.equal(two.code, 5);
+  assertParagraph(two.stderr);
+  const forks = await drover(["playbooks/site.yml", "--forks", "0"]);
+  assert.equal(forks.code, 5);
+  assertParagraph(forks.stderr);
+  assert.match(forks.stderr, /--forks must be a whole number.*Hint: e\.g\. --forks 20/);
 });

@@ -78,8 +78,8 @@ const cases = [...Deno.readDirSync(DIR)]
   .sort()
   .map(parseCase);
 
-Deno.test("corpus: at least 45 cases, each with a unique number", () => {
-  assert.ok(cases.length >= 45, `only ${cases.length} cases`);
+Deno.test("corpus: at least 100 cases, each with a unique number", () => {
+  assert.ok(cases.length >= 100, `only ${cases.length} cases`);
   const numbers = cases.map((c) => c.name.slice(0, 3));
   assert.equal(new Set(numbers).size, numbers.length, "two cases share a number");
 });
@@ -153,3 +153,79 @@ for (const c of cases) {
     });
   });
 }
+
+Deno.test("a playbook that does not validate changes nothing on the host", async () => {
+  // The first task would create a file; something later is invalid. Nothing may run.
+  const first = `- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Create a file
+      copy:
+        dest: "{{ tmp }}/created"
+        content: "x\\n"
+`;
+  const invalid: Record<string, [string, RegExp]> = {
+    "a later task": [
+      `${first}    - name: A typo in a module
+      coppy: { dest: "{{ tmp }}/other", content: x }
+`,
+      /unknown module 'coppy'/,
+    ],
+    "a later play": [
+      `${first}- hosts: all
+  tasks:
+    - debug: { msgg: hi }
+`,
+      /module 'debug' has no argument 'msgg'/,
+    ],
+    "a handler": [
+      `${first}      notify: done
+  handlers:
+    - name: done
+      debug: { msg: done, verbosity: high }
+`,
+      /argument 'verbosity' of module 'debug'/,
+    ],
+    "a role's variables": [
+      `${first}- hosts: all
+  roles:
+    - { role: greeter, times: many }
+`,
+      /role 'greeter' variable 'times' is invalid/,
+    ],
+    "a hostile environment name": [
+      `${first}    - command: "true"
+      environment: { "X;touch pwned": "1" }
+`,
+      /invalid environment variable name 'X;touch pwned'/,
+    ],
+  };
+  await withTempDir(async (dir) => {
+    const run = async (name: string, text: string) => {
+      const tmp = join(dir, "host");
+      await Deno.mkdir(tmp);
+      const playbook = join(dir, `${name.replaceAll(/\W/g, "_")}.yml`);
+      await Deno.writeTextFile(playbook, text);
+      const r = await drover(["-i", INVENTORY, playbook, "-e", `tmp=${tmp}`], {
+        cwd: tmp,
+        env: { DROVER_ROLES_PATH: join(DIR, "roles") },
+      });
+      const created = await listTree(tmp);
+      await Deno.remove(tmp, { recursive: true });
+      return { ...r, created };
+    };
+    // Valid, the first task does create the file: so an empty directory below means it never ran.
+    const ok = await run("valid", first);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.deepEqual(ok.created, ["created"]);
+    for (const [what, [text, why]] of Object.entries(invalid)) {
+      const r = await run(what, text);
+      const all = `${what}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+      assert.equal(r.code, 4, `exit code\n${all}`);
+      assert.match(r.stderr, /^ERROR! \S+\.yml:\d+:\d+: /, all);
+      assert.match(r.stderr, why, all);
+      assert.doesNotMatch(r.stdout, /TASK \[/, `a task ran\n${all}`);
+      assert.deepEqual(r.created, [], `${what}: the host changed\n${all}`);
+    }
+  });
+});

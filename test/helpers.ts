@@ -23,7 +23,7 @@ export async function drover(
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", join(ROOT, "main.ts"), ...args],
     cwd: options.cwd ?? ROOT,
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", DROVER_VALIDATE_EVENTS: "1", ...options.env },
     stdin: options.stdin !== undefined ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",

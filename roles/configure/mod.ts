@@ -8,6 +8,23 @@
 import { defineRole, handler, task, z } from "../../src/role.ts";
 import { GRAFANA_CLOUD_SETTINGS, pick } from "../_shared/vars.ts";
 
+/** Touched when the reload handler ran: alloy has read its config since (gone at reboot). */
+const RELOADED = "/run/drover-alloy.reloaded";
+
+/**
+ * Prints `stale` when alloy runs but its config or env file is newer than
+ * its start and its last reload by drover: a run that was interrupted (or
+ * lost its host) after writing them never ran the handler.
+ */
+const LOADED_CHECK =
+  `pid=$(systemctl show --value -p MainPID alloy 2>/dev/null); [ "\${pid:-0}" -gt 0 ] 2>/dev/null || exit 0
+t=$(date -d "$(systemctl show --value -p ExecMainStartTimestamp alloy)" +%s 2>/dev/null) || exit 0
+r=$(stat -c %Y ${RELOADED} 2>/dev/null || echo 0); [ "$r" -gt "$t" ] && t=$r
+for f in /etc/alloy/config.alloy {{ alloy_env_file | quote }}; do
+  if [ -e "$f" ] && [ "$(stat -c %Y "$f")" -gt "$t" ]; then echo stale; exit 0; fi
+done
+echo current`;
+
 /** The configure role. */
 export const role = defineRole({
   name: "configure",
@@ -41,6 +58,14 @@ export const role = defineRole({
         checkMode: false,
       },
     ),
+    task("alloy runs the configuration on disk (an interrupted run may have written it)", "shell", {
+      cmd: LOADED_CHECK,
+    }, {
+      register: "alloy_loaded_out",
+      changedWhen: "alloy_loaded_out.stdout == 'stale'",
+      checkMode: false,
+      notify: "restart alloy",
+    }),
     task("Choose the validator and the auth syntax for this alloy version", "set_fact", {
       alloy_was_active: "{{ alloy_active_out.stdout == 'active' }}",
       alloy_installed_version:
@@ -60,7 +85,7 @@ export const role = defineRole({
       owner: "root",
       group: "root",
       validate: "{{ alloy_validate_cmd }}",
-    }, { notify: "reload alloy" }),
+    }, { notify: ["reload alloy", "note when alloy reloaded"] }),
     task("Alloy environment file with the token (0600 root)", "template", {
       src: "alloy.env.njk",
       dest: "{{ alloy_env_file }}",
@@ -71,6 +96,9 @@ export const role = defineRole({
   ],
   handlers: [
     handler("reload alloy", "systemd_service", { name: "alloy", state: "reloaded" }, {
+      when: "alloy_was_active | default(false) | bool",
+    }),
+    handler("note when alloy reloaded", "file", { path: RELOADED, state: "touch" }, {
       when: "alloy_was_active | default(false) | bool",
     }),
     handler("restart alloy", "systemd_service", { name: "alloy", state: "restarted" }, {

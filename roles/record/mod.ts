@@ -30,6 +30,13 @@ export const RECORDED_PATHS = [
   "/etc/yum.repos.d/grafana.repo",
   "/etc/ufw/user.rules",
   "/etc/ufw/user6.rules",
+  // firewalld's saved zone (the default zone: public on RHEL/Rocky/Alma, Fedora's own on Fedora).
+  "/etc/firewalld/zones/public.xml",
+  "/etc/firewalld/zones/public.xml.old",
+  "/etc/firewalld/zones/FedoraWorkstation.xml",
+  "/etc/firewalld/zones/FedoraWorkstation.xml.old",
+  "/etc/firewalld/zones/FedoraServer.xml",
+  "/etc/firewalld/zones/FedoraServer.xml.old",
   "/etc/passwd",
   "/etc/passwd-",
   "/etc/group",

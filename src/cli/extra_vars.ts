@@ -2,8 +2,9 @@
  * @module
  * `-e/--extra-vars`: `key=value ...`, `@file.yml`, or JSON/YAML mappings.
  */
+import { existsSync } from "node:fs";
 import { DroverError } from "../core/errors.ts";
-import { parseYaml, toJS } from "../core/yaml.ts";
+import { parseYaml, readText, toJS } from "../core/yaml.ts";
 import { checkVarName, splitKv } from "../playbook/load.ts";
 
 /** Parse one -e argument into variables. Every mistake in it is a bad option (exit 5). */
@@ -15,16 +16,13 @@ function parse(arg: string): Record<string, unknown> {
   const s = arg.trim();
   if (s.startsWith("@")) {
     const file = s.slice(1);
-    let text: string;
-    try {
-      text = Deno.readTextFileSync(file);
-    } catch {
-      throw new DroverError(`extra vars file ${file} not found`, {
+    if (file === "" || !existsSync(file)) {
+      throw new DroverError(`extra vars file ${file === "" ? "''" : file} not found`, {
         exitCode: 5,
         hint: "-e @vars.yml takes a path to a YAML or JSON file",
       });
     }
-    return mapping(parseYaml(file, text), file);
+    return mapping(parseYaml(file, readText(file)), file);
   }
   if (s.startsWith("{")) {
     return mapping(parseYaml("-e", s), "-e");

@@ -69,3 +69,11 @@ Deno.test("bad -e values are bad options (exit 5) that say what -e takes", () =>
   assert.match(badOption('{"my-var": 1}').message, /invalid variable name 'my-var'/);
   assert.match(badOption("").message, /cannot read extra vars/);
 });
+
+Deno.test("-e refuses __proto__, a NUL and a directory", () => {
+  assert.match(badOption('{"__proto__": {"x": 1}}').message, /invalid variable name '__proto__'/);
+  assert.match(badOption("__proto__=1").message, /cannot read extra vars|invalid variable name/);
+  assert.match(badOption('{"a": "x\\u0000y"}').format(), /^-e:1:7: .*NUL/);
+  assert.match(badOption("@/").message, /cannot read \/: it is a directory/);
+  assert.match(badOption("@").message, /extra vars file '' not found/);
+});

@@ -5,122 +5,40 @@
  * interrupted). It parses, loads, wires reporters and runs the engine; it
  * never talks to a host itself.
  */
-import { Command, CommanderError, Option } from "commander";
+import { CommanderError } from "commander";
 import { DroverError } from "../core/errors.ts";
 import { loadInventory } from "../inventory/mod.ts";
 import { loadPlaybook } from "../playbook/load.ts";
 import { Engine } from "../engine/run.ts";
-import { ConsoleReporter } from "../report/console.ts";
+import { ConsoleReporter, logUpdateArea, type TtyStream } from "../report/console.ts";
 import { JsonReporter } from "../report/json.ts";
+import { HtmlReporter, type PlannedCheck } from "../report/html.ts";
+import { plannedChecks } from "./checks.ts";
 import { parseExtraVars } from "./extra_vars.ts";
 import { LocalConnection } from "../connection/local.ts";
-import { makeControlDir, SshConnection } from "../connection/ssh.ts";
+import { makeControlDir, sshArgs, SshConnection } from "../connection/ssh.ts";
+import { commandLine } from "../connection/become.ts";
+import { holderInfo, withHostLock } from "../engine/lock.ts";
 import type { Connection } from "../core/connection.ts";
+import { type EngineEvent, engineEventSchema } from "../core/events.ts";
 import type { InventoryHost } from "../inventory/mod.ts";
 import type { Vars } from "../template/mod.ts";
-import { DROVER_VERSION } from "../version.ts";
 import { fromFileUrl, projectRoot } from "./paths.ts";
 import { listHosts, listTasks } from "./list.ts";
 import { readPassword } from "./password.ts";
-
-/** Parsed options. */
-interface CliOptions {
-  inventory?: string;
-  check?: boolean;
-  diff?: boolean;
-  limit?: string;
-  tags: string[];
-  skipTags: string[];
-  extraVars: string[];
-  forks: string;
-  verbose: number;
-  listTasks?: boolean;
-  listHosts?: boolean;
-  syntaxCheck?: boolean;
-  json?: boolean;
-  askBecomePass?: boolean;
-  acceptNewHostKeys?: boolean;
-  timeout: string;
-}
-
-const collect = (v: string, prev: string[]) => [...prev, v];
-const splitTags = (
-  v: string,
-  prev: string[],
-) => [...prev, ...v.split(",").map((s) => s.trim()).filter(Boolean)];
-
-function program(): Command {
-  return new Command("drover")
-    .description(
-      "Run Ansible-style YAML playbooks with typed TypeScript roles, locally or over SSH.\nExample: deno task run playbooks/migrate.yml --check --diff",
-    )
-    .argument("<playbook>", "playbook file to run, e.g. playbooks/migrate.yml")
-    .option(
-      "-i, --inventory <path>",
-      "inventory file or comma-separated hosts (default: inventory/localhost.yml), e.g. -i inventory/dev.yml",
-    )
-    .option("-C, --check", "change nothing; report what would change, e.g. --check")
-    .option("-D, --diff", "show file and state differences of every change, e.g. --check --diff")
-    .option("-l, --limit <pattern>", "only hosts matching this pattern, e.g. --limit 'web:!web3'")
-    .option(
-      "-t, --tags <tags>",
-      "only tasks with these tags (comma-separated), e.g. --tags cleanup",
-      splitTags,
-      [],
-    )
-    .option(
-      "--skip-tags <tags>",
-      "skip tasks with these tags, e.g. --skip-tags firewall",
-      splitTags,
-      [],
-    )
-    .option(
-      "-e, --extra-vars <vars>",
-      "set variables (highest precedence): key=value, @file.yml or JSON, e.g. -e docker_cleanup=true",
-      collect,
-      [],
-    )
-    .option("-f, --forks <n>", "hosts to work on at once, e.g. --forks 20", "10")
-    .option(
-      "-v, --verbose",
-      "more output: -v results, -vv commands, -vvv connections",
-      (_v: string, prev: number) => prev + 1,
-      0,
-    )
-    .option("--list-tasks", "list the tasks that would run, and exit")
-    .option("--list-hosts", "list the hosts each play would run on, and exit")
-    .option("--syntax-check", "validate the playbook, its roles and the inventory, and exit")
-    .option("--json", "print one JSON event per line on stdout instead of text")
-    .option(
-      "-K, --ask-become-pass",
-      "ask for the sudo password once (or set DROVER_BECOME_PASSWORD)",
-    )
-    .option(
-      "--accept-new-host-keys",
-      "trust unknown SSH host keys on first connection (StrictHostKeyChecking=accept-new)",
-    )
-    .option("-T, --timeout <seconds>", "SSH connection timeout, e.g. -T 5", "10")
-    .version(DROVER_VERSION, "--version", "print drover's version")
-    .helpOption("-h, --help", "show this help")
-    .showSuggestionAfterError(true)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
-      writeErr: () => {},
-    })
-    .addOption(new Option("--no-color", "never colour the output"));
-}
+import { type CliOptions, fromCommanderError, program } from "./options.ts";
+import { traceConnection } from "./trace.ts";
 
 /** Run the CLI with `argv`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const out = (line: string) => console.log(line);
   const err = (line: string) => console.error(line);
-  let opts: CliOptions & { color?: boolean };
+  let opts: CliOptions;
   let playbookPath: string;
   const prog = program();
   try {
     prog.parse(["deno", "drover", ...argv]);
-    opts = prog.opts() as CliOptions & { color?: boolean };
+    opts = prog.opts() as CliOptions;
     playbookPath = prog.args[0];
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -128,34 +46,69 @@ export async function main(argv: readonly string[]): Promise<number> {
         e.code === "commander.helpDisplayed" || e.code === "commander.version" ||
         e.code === "commander.help"
       ) return 0;
-      err(
-        `ERROR: ${
-          e.message.replace(/^error: /, "")
-        } Run 'deno task run --help' for the list of options.`,
-      );
+      err(`ERROR! ${fromCommanderError(e).format()}`);
       return 5;
     }
     throw e;
   }
+  const t0 = Date.now();
+  let engine: Engine | undefined;
+  const sinks: ((e: EngineEvent) => void)[] = [];
+  const emit = (e: EngineEvent) => {
+    for (const s of sinks) s(e);
+  };
+  let consoleReporter: ConsoleReporter | undefined;
+  let html: HtmlReporter | undefined;
+  let runEnded = false;
+  sinks.push((e) => {
+    if (e.type === "run_end") runEnded = true;
+  });
+  // Tests set this so that every event of every run is checked against the schema.
+  if (Deno.env.get("DROVER_VALIDATE_EVENTS") === "1") sinks.unshift(validateEvent);
   try {
+    const invPath = opts.inventory ?? `${projectRoot()}/inventory/localhost.yml`;
+    const json = !!opts.json;
+    if (json) sinks.push(new JsonReporter(out).on);
+    else {
+      const tty = Deno.stdout.isTerminal() && Deno.env.get("TERM") !== "dumb";
+      const color = opts.color !== false && !Deno.env.get("NO_COLOR") && tty;
+      consoleReporter = new ConsoleReporter({
+        verbosity: opts.verbose,
+        color,
+        diff: !!opts.diff,
+        write: out,
+        live: tty ? logUpdateArea(stdoutStream()) : undefined,
+        columns: terminalColumns,
+      });
+      sinks.push(consoleReporter.on);
+    }
+    const reportMeta: { inventory: string; plannedChecks?: PlannedCheck[] } = {
+      inventory: opts.inventory ?? "inventory/localhost.yml",
+    };
+    if (opts.report !== undefined) {
+      checkWritable(opts.report);
+      html = new HtmlReporter(reportMeta);
+      sinks.push(html.on);
+    }
     const forks = Number(opts.forks);
     if (!Number.isInteger(forks) || forks < 1) {
       throw new DroverError(`--forks must be a whole number ≥ 1, got '${opts.forks}'`, {
         exitCode: 5,
+        hint: "e.g. --forks 20",
       });
     }
     const timeout = Number(opts.timeout);
     if (!(timeout > 0)) {
       throw new DroverError(
         `--timeout must be a positive number of seconds, got '${opts.timeout}'`,
-        { exitCode: 5 },
+        { exitCode: 5, hint: "e.g. -T 5" },
       );
     }
     const extraVars: Vars = {};
     for (const e of opts.extraVars) Object.assign(extraVars, parseExtraVars(e));
-    const invPath = opts.inventory ?? `${projectRoot()}/inventory/localhost.yml`;
     const inventory = loadInventory(invPath);
     const playbook = await loadPlaybook(playbookPath);
+    reportMeta.plannedChecks = plannedChecks(playbook);
     if (opts.syntaxCheck) {
       out(`playbook: ${playbookPath}`);
       return 0;
@@ -173,7 +126,38 @@ export async function main(argv: readonly string[]): Promise<number> {
       password = await readPassword("BECOME password: ");
     }
     const secret = { password };
+    const lockTimeout = Number(opts.lockTimeout);
+    if (!(lockTimeout >= 0)) {
+      throw new DroverError(
+        `--lock-timeout must be a number of seconds, got '${opts.lockTimeout}'`,
+        { exitCode: 5, hint: "e.g. --lock-timeout 300" },
+      );
+    }
+    const holder = holderInfo(playbookPath);
+    // One lock per machine: inventory hosts that reach the same machine in
+    // one run (several local hosts, aliases of one address) share the first
+    // one's lock instead of waiting for it.
+    const lockedMachines = new Set<string>();
+    const lock = (
+      c: Connection,
+      machine: string,
+      spawn: (words: readonly string[]) => readonly string[],
+    ): Connection => {
+      if (lockedMachines.has(machine)) return c;
+      lockedMachines.add(machine);
+      return withHostLock(c, {
+        spawn,
+        timeoutS: lockTimeout,
+        holder,
+        password,
+        onWait: (msg) => engine?.emit({ type: "warning", host: c.host, msg }),
+      });
+    };
     let controlDir: string | undefined;
+    const trace = (c: Connection, info: Parameters<typeof traceConnection>[2]): Connection =>
+      opts.verbose >= 2
+        ? traceConnection(c, (e) => engine?.emit(e), opts.verbose >= 3 ? info : undefined)
+        : c;
     const connect = (h: InventoryHost, vars: Vars): Connection => {
       const kind = String(
         vars.ansible_connection ??
@@ -181,7 +165,11 @@ export async function main(argv: readonly string[]): Promise<number> {
             ? "local"
             : "ssh"),
       );
-      if (kind === "local") return new LocalConnection(h.name, secret);
+      if (kind === "local") {
+        return trace(lock(new LocalConnection(h.name, secret), "local", (w) => w), {
+          kind: "local",
+        });
+      }
       if (kind !== "ssh") {
         throw new DroverError(`ansible_connection '${kind}' is not supported`, {
           host: h.name,
@@ -189,35 +177,37 @@ export async function main(argv: readonly string[]): Promise<number> {
         });
       }
       controlDir ??= makeControlDir();
-      return new SshConnection({
+      const str = (v: unknown) => (v === undefined ? undefined : String(v));
+      const target = {
         host: h.name,
         address: String(vars.ansible_host ?? h.name),
         port: vars.ansible_port === undefined ? undefined : Number(vars.ansible_port),
-        user: vars.ansible_user === undefined
-          ? (vars.ansible_ssh_user === undefined ? undefined : String(vars.ansible_ssh_user))
-          : String(vars.ansible_user),
-        privateKey: vars.ansible_ssh_private_key_file === undefined
-          ? undefined
-          : String(vars.ansible_ssh_private_key_file),
-        commonArgs: vars.ansible_ssh_common_args === undefined
-          ? undefined
-          : String(vars.ansible_ssh_common_args),
-        extraArgs: vars.ansible_ssh_extra_args === undefined
-          ? undefined
-          : String(vars.ansible_ssh_extra_args),
-      }, {
+        user: str(vars.ansible_user) ?? str(vars.ansible_ssh_user),
+        privateKey: str(vars.ansible_ssh_private_key_file),
+        commonArgs: str(vars.ansible_ssh_common_args),
+        extraArgs: str(vars.ansible_ssh_extra_args),
+      };
+      const options: Record<string, string> = { connect_timeout: `${timeout}s` };
+      if (target.privateKey) options.identity_file = target.privateKey;
+      if (target.commonArgs) options.ssh_common_args = target.commonArgs;
+      if (target.extraArgs) options.ssh_extra_args = target.extraArgs;
+      options.host_keys = opts.acceptNewHostKeys ? "accept-new" : "known_hosts only";
+      const sshOptions = {
         controlDir,
         connectTimeout: timeout,
         acceptNewHostKeys: !!opts.acceptNewHostKeys,
         secret,
-      });
+      };
+      return trace(
+        lock(
+          new SshConnection(target, sshOptions),
+          `ssh:${target.user ?? ""}@${target.address}:${target.port ?? 22}`,
+          (w) => ["ssh", ...sshArgs(target, sshOptions), commandLine(w)],
+        ),
+        { kind: "ssh", address: target.address, port: target.port, user: target.user, options },
+      );
     };
-    const color = opts.color !== false && !Deno.env.get("NO_COLOR") && Deno.stdout.isTerminal() &&
-      !opts.json;
-    const reporter = opts.json
-      ? new JsonReporter(out)
-      : new ConsoleReporter({ verbosity: opts.verbose, color, diff: !!opts.diff, write: out });
-    const engine = new Engine(inventory, playbook, {
+    engine = new Engine(inventory, playbook, {
       check: !!opts.check,
       diff: !!opts.diff,
       forks,
@@ -227,8 +217,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       extraVars,
       args: argv,
       connect,
-    }, reporter.on);
-    const onInt = () => engine.interrupt();
+    }, emit);
+    const onInt = () => engine?.interrupt();
     Deno.addSignalListener("SIGINT", onInt);
     try {
       const summary = await engine.run();
@@ -238,18 +228,97 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (controlDir) await Deno.remove(controlDir, { recursive: true }).catch(() => {});
     }
   } catch (e) {
+    let code: number;
+    let msg: string;
     if (e instanceof DroverError) {
-      err(`ERROR! ${e.format()}`);
-      return e.exitCode;
-    }
-    err(
-      `ERROR! internal error: ${
+      code = e.exitCode;
+      msg = e.format();
+    } else {
+      code = 1;
+      msg = `internal error: ${
         e instanceof Error ? e.message : String(e)
-      }. This is a bug in drover; run with DROVER_DEBUG=1 for details.`,
-    );
-    if (Deno.env.get("DROVER_DEBUG")) err(String((e as Error).stack));
-    return 1;
+      }. This is a bug in drover; run with DROVER_DEBUG=1 for details.`;
+    }
+    if (engine) msg = engine.redactor.scrub(msg);
+    consoleReporter?.close();
+    err(`ERROR! ${msg}`);
+    if (!(e instanceof DroverError) && Deno.env.get("DROVER_DEBUG")) {
+      err(String((e as Error).stack));
+    }
+    if (!runEnded) {
+      emit({ type: "error", msg, exitCode: code });
+      emit({ type: "run_end", exitCode: code, durationMs: Date.now() - t0, interrupted: false });
+    }
+    return code;
+  } finally {
+    consoleReporter?.close();
+    if (html && runEnded && opts.report !== undefined) {
+      try {
+        Deno.writeTextFileSync(opts.report, html.render());
+        err(`report: ${opts.report}`);
+      } catch (e) {
+        err(`ERROR! cannot write the report to ${opts.report}: ${(e as Error).message}`);
+      }
+    }
   }
+}
+
+/** Throw when `e` does not match the event schema (a bug in drover, not the user's input). */
+function validateEvent(e: EngineEvent): void {
+  const r = engineEventSchema.safeParse(e);
+  if (!r.success) {
+    throw new Error(
+      `event does not match the schema in src/core/events.ts: ${
+        JSON.stringify(e)
+      }: ${r.error.message}`,
+    );
+  }
+}
+
+/** Fail early (exit 5) when the report file cannot be written, before anything runs. */
+function checkWritable(path: string): void {
+  try {
+    const f = Deno.openSync(path, { write: true, create: true });
+    f.close();
+  } catch (e) {
+    throw new DroverError(`--report cannot write '${path}': ${(e as Error).message}`, {
+      exitCode: 5,
+      expected: "a path to an HTML file in a directory that exists and is writable",
+      hint: "e.g. --report /tmp/run.html",
+    });
+  }
+}
+
+/** The terminal's size; a pty that reports 0×0 (e.g. under `script`) counts as 80×24. */
+function terminalSize(): { columns: number; rows: number } {
+  try {
+    const { columns, rows } = Deno.consoleSize();
+    return { columns: columns || 80, rows: rows || 24 };
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+}
+
+function terminalColumns(): number {
+  return terminalSize().columns;
+}
+
+/** stdout as a terminal stream for log-update. */
+function stdoutStream(): TtyStream {
+  const enc = new TextEncoder();
+  return {
+    isTTY: true,
+    get columns() {
+      return terminalColumns();
+    },
+    get rows() {
+      return terminalSize().rows;
+    },
+    write(text: string) {
+      let b = enc.encode(text);
+      while (b.length > 0) b = b.subarray(Deno.stdout.writeSync(b));
+    },
+  };
 }
 
 export { fromFileUrl };

@@ -19,6 +19,11 @@ export type RawRunner = (
   timeoutMs?: number,
 ) => Promise<ExecResult>;
 
+/** Prints how sudo works for the connecting user: root, nopass, password or missing. */
+export const BECOME_PROBE =
+  'if [ "$(id -u)" = 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; ' +
+  "elif sudo -n true 2>/dev/null; then echo nopass; else echo password; fi\n";
+
 /** Decides how to wrap commands in sudo for one host, probing once. */
 export class BecomeWrapper {
   #mode?: Promise<"root" | "nopass" | "password" | "missing">;
@@ -63,13 +68,20 @@ export class BecomeWrapper {
     return res;
   }
 
+  /**
+   * Take the sudo mode from {@linkcode BECOME_PROBE}'s output printed by an
+   * earlier script (the fact probe), saving a round trip. Unknown text is ignored.
+   */
+  prime(probeOutput: string): void {
+    const m = probeOutput.trim();
+    if (m === "root" || m === "nopass" || m === "password" || m === "missing") {
+      this.#mode ??= Promise.resolve(m);
+    }
+  }
+
   private mode(): Promise<"root" | "nopass" | "password" | "missing"> {
     this.#mode ??= (async () => {
-      const r = await this.run(
-        ["sh", "-s"],
-        'if [ "$(id -u)" = 0 ]; then echo root; elif ! command -v sudo >/dev/null 2>&1; then echo missing; ' +
-          "elif sudo -n true 2>/dev/null; then echo nopass; else echo password; fi\n",
-      );
+      const r = await this.run(["sh", "-s"], BECOME_PROBE);
       const m = r.stdout.trim();
       if (m === "root" || m === "nopass" || m === "password" || m === "missing") return m;
       throw new BecomeError(this.host, `could not probe sudo on ${this.host}: ${r.stderr.trim()}`);

@@ -26,5 +26,9 @@ export class LocalConnection implements Connection {
     );
   }
 
+  primeBecome(probeOutput: string): void {
+    this.#become.prime(probeOutput);
+  }
+
   async close(): Promise<void> {}
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DroverError } from "../core/errors.ts";
 import { exportLines, heredocTag, shq } from "./quote.ts";
 
 const AWKWARD = [
@@ -56,4 +57,24 @@ Deno.test("exportLines quotes values and rejects bad names", async () => {
 Deno.test("heredocTag never occurs in the body", () => {
   assert.equal(heredocTag("nothing special"), "DROVER_EOF");
   assert.equal(heredocTag("DROVER_EOF\nDROVER_EOF_1\n"), "DROVER_EOF_2");
+});
+
+Deno.test("shq and exportLines refuse a NUL, which sh would silently drop", () => {
+  assert.throws(() => shq("/tmp/a\0b"), (e) => e instanceof DroverError && /NUL/.test(e.message));
+  assert.throws(() => exportLines({ A: "x\0" }), DroverError);
+  assert.throws(() => exportLines({ "A;touch pwned": "x" }), DroverError);
+});
+
+Deno.test("heredocTag avoids dash dropping a non-ASCII byte after the tag's first letters", async () => {
+  // dash 0.5.12 reads the line "Dé" of a body ended by DROVER_EOF as "D" + half of "é".
+  for (const body of ["Dé", "DROé", "DROVER_EOF_1é\nDROVER_EOF", "D🚀\nXé\nYé"]) {
+    const tag = heredocTag(body);
+    assert.ok(!body.includes(tag), tag);
+    const out = await new Deno.Command("dash", {
+      args: ["-c", `cat <<'${tag}'\n${body}\n${tag}\n`],
+      stdout: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(out.stdout), `${body}\n`, `${body} with ${tag}`);
+  }
+  assert.equal(heredocTag("plain\nDROVER\n"), "DROVER_EOF");
 });

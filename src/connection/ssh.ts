@@ -88,6 +88,10 @@ export class SshConnection implements Connection {
     );
   }
 
+  primeBecome(probeOutput: string): void {
+    this.#become.prime(probeOutput);
+  }
+
   async close(): Promise<void> {
     if (this.#closed || !this.#used) return;
     this.#closed = true;

@@ -49,6 +49,12 @@ export interface Connection {
   readonly host: string;
   /** Run `script` with `sh` on the host; the script travels over stdin. */
   exec(script: string, options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Hand over the output of the sudo probe (`BECOME_PROBE` in
+   * src/connection/become.ts) that ran inside another script, so `become`
+   * needs no probe round trip of its own.
+   */
+  primeBecome?(probeOutput: string): void;
   /** Close any persistent resources (SSH masters). Safe to call twice. */
   close(): Promise<void>;
 }

@@ -69,7 +69,7 @@ export class DroverError extends Error {
     parts.push(where ? `${where}: ${sentence(this.message)}` : sentence(this.message));
     if (this.expected) parts.push(`Expected ${sentence(this.expected)}`);
     if (this.hint) parts.push(`Hint: ${sentence(this.hint)}`);
-    return parts.join(" ");
+    return printable(parts.join(" "));
   }
 
   /** A copy with a position filled in, when this error has none yet. */
@@ -83,6 +83,22 @@ export class DroverError extends Error {
       exitCode: this.exitCode === 1 ? 4 : this.exitCode,
     });
   }
+}
+
+/**
+ * Control characters from the input (a newline in a key, an escape sequence
+ * in a host name) shown as escapes, so the message stays one paragraph and
+ * cannot rewrite the terminal.
+ */
+function printable(s: string): string {
+  return s.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => {
+      const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+      return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    },
+  );
 }
 
 function sentence(s: string): string {

@@ -48,3 +48,10 @@ Deno.test("didYouMean: close typos only", () => {
   assert.equal(editDistance("", "abc"), 3);
   assert.equal(editDistance("same", "same"), 0);
 });
+
+Deno.test("format(): control characters from the input are shown escaped, on one line", () => {
+  const e = new DroverError("unknown key 'be\ncome\x1b[2J\u202e'", {
+    pos: { file: "site.yml", line: 2, col: 3 },
+  });
+  assert.equal(e.format(), "site.yml:2:3: unknown key 'be\\ncome\\u001b[2J\\u202e'.");
+});

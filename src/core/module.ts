@@ -74,8 +74,55 @@ export interface ModuleContext {
   readonly searchPaths: readonly string[];
   /** Mark a value as secret: it is redacted everywhere from now on. */
   secret(value: string): void;
-  /** Run a script on the host with this task's become and environment. */
+  /**
+   * Run a script on the host with this task's become and environment. The
+   * engine assumes it may change the host: reads prefetched before it are
+   * dropped.
+   */
   sh(script: string, options?: { timeoutMs?: number }): Promise<ShResult>;
+  /**
+   * Run a script that only reads the host's state. Its result may come from a
+   * batch the engine ran earlier in this run for many tasks at once (one
+   * round trip), as long as nothing has been changed on the host since; the
+   * scripts a module lists in {@linkcode Module.reads} are the ones worth
+   * batching. `fresh` runs it now and leaves the batch alone (polling).
+   */
+  read?(script: string, options?: { timeoutMs?: number; fresh?: boolean }): Promise<ShResult>;
+  /**
+   * The task says it changes nothing (`changed_when: false` and
+   * `check_mode: false`): command/shell may then treat the command as a read.
+   */
+  readonly readOnly?: boolean;
+  /** The result of a read batched earlier and still valid, if any; never a round trip. */
+  peek?(script: string): ShResult | undefined;
+}
+
+/**
+ * Read the host's state through {@linkcode ModuleContext.read} (or `sh` for
+ * contexts without it, e.g. unit tests' fakes).
+ */
+export function readHost(
+  ctx: ModuleContext,
+  script: string,
+  options?: { timeoutMs?: number; fresh?: boolean },
+): Promise<ShResult> {
+  return ctx.read
+    ? ctx.read(script, options)
+    : ctx.sh(script, options?.timeoutMs ? { timeoutMs: options.timeoutMs } : undefined);
+}
+
+/** What {@linkcode Module.reads} may look at (no host, no network). */
+export interface ReadPlanContext {
+  readonly facts: Facts;
+  readonly check: boolean;
+  readonly model: HostModel;
+  readonly readOnly: boolean;
+}
+
+/** A read a module will ask for with {@linkcode ModuleContext.read}. */
+export interface ReadRequest {
+  readonly script: string;
+  readonly timeoutMs?: number;
 }
 
 /** Result of {@linkcode ModuleContext.sh}. */
@@ -96,6 +143,13 @@ export interface Module<A = unknown> {
   /** One-line description for docs and errors. */
   readonly doc: string;
   run(ctx: ModuleContext, args: A): Promise<ModuleResult>;
+  /**
+   * The reads `run` will make for these arguments, computed without the
+   * host, so the engine can prefetch the reads of many upcoming tasks in one
+   * round trip. Arguments that could not be rendered yet are missing. A read
+   * listed here that `run` does not make costs host time, never correctness.
+   */
+  reads?(args: Partial<A>, ctx: ReadPlanContext): readonly ReadRequest[];
 }
 
 /** Helper to declare a module with its argument type inferred from the schema. */

@@ -31,6 +31,8 @@ export interface Task extends Keywords {
   readonly loop?: unknown;
   readonly loopVar?: string;
   readonly loopLabel?: string;
+  /** `loop_control.index_var`: the variable holding the item's position (0-based). */
+  readonly loopIndexVar?: string;
   readonly register?: string;
   readonly notify: readonly string[];
   readonly listen: readonly string[];

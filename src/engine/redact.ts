@@ -28,6 +28,30 @@ export class Redactor {
     return this.#scrub(value) as T;
   }
 
+  /**
+   * A diff's two sides with every line that holds a secret cut after the
+   * text before the secret, on both sides: the line on the other side that
+   * starts the same way holds the old value of that secret (a token being
+   * replaced), which drover was never told about.
+   */
+  #maskDiff(d: { before: string; after: string }): [string, string] {
+    const prefixes = new Set<string>();
+    for (const line of `${d.before}\n${d.after}`.split("\n")) {
+      for (const secret of this.#secrets) {
+        const i = line.indexOf(secret);
+        if (i >= 4) prefixes.add(line.slice(0, i));
+      }
+    }
+    const mask = (text: string) =>
+      this.#scrub(
+        prefixes.size === 0 ? text : text.split("\n").map((line) => {
+          for (const p of prefixes) if (line.startsWith(p)) return `${p}<redacted>`;
+          return line;
+        }).join("\n"),
+      ) as string;
+    return [mask(d.before), mask(d.after)];
+  }
+
   #scrub(v: unknown): unknown {
     if (typeof v === "string") {
       let s = v;
@@ -40,6 +64,9 @@ export class Redactor {
     if (v && typeof v === "object") {
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) out[k] = this.#scrub(x);
+      if (typeof out.before === "string" && typeof out.after === "string") {
+        [out.before, out.after] = this.#maskDiff(v as { before: string; after: string });
+      }
       return out;
     }
     return v;

@@ -9,9 +9,23 @@
 import { BecomeError, type Connection, UnreachableError } from "../core/connection.ts";
 import { DroverError, type SourcePos } from "../core/errors.ts";
 import { type Emit, emptyStats, type HostStats, type Status } from "../core/events.ts";
-import { HostModel, type ModuleContext, ModuleFailure, type ModuleResult } from "../core/module.ts";
+import {
+  HostModel,
+  type Module,
+  type ModuleContext,
+  ModuleFailure,
+  type ModuleResult,
+  type ReadRequest,
+} from "../core/module.ts";
 import type { Block, Include, Item, Play, Task } from "../core/types.ts";
-import { emptyFacts, type Facts, FACTS_SCRIPT, factVars, parseFacts } from "../facts/mod.ts";
+import {
+  becomeProbeOf,
+  emptyFacts,
+  type Facts,
+  FACTS_SCRIPT,
+  factVars,
+  parseFacts,
+} from "../facts/mod.ts";
 import type { Inventory, InventoryHost } from "../inventory/mod.ts";
 import { findModule } from "../modules/registry.ts";
 import { type LoadedPlaybook, loadTaskFile } from "../playbook/load.ts";
@@ -23,6 +37,9 @@ import { Redactor } from "./redact.ts";
 import { readYaml, toJS } from "../core/yaml.ts";
 import { isAbsolute, join } from "../core/path.ts";
 import { DROVER_VERSION } from "../version.ts";
+import { batchScript, MAX_BATCHED_SCRIPT, newNonce, parseBatch, ReadCache } from "./reads.ts";
+import { z } from "zod";
+import type { Become, ExecResult } from "../core/connection.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -62,7 +79,20 @@ interface HostState {
   readonly model: HostModel;
   readonly notified: Set<string>;
   readonly stats: HostStats;
+  /** The last task that failed here, for `ansible_failed_result` in a rescue. */
+  lastFailure?: { result: Record<string, unknown>; task: string };
   varsFiles: Vars;
+  /** Reads batched ahead of the tasks that need them (see reads.ts). */
+  readonly reads: ReadCache;
+  /** Index in the play's task plan of the task running on this host. */
+  cursor: number;
+}
+
+/** A task of the play in the order the engine runs it, for read-ahead. */
+interface PlanEntry {
+  readonly task: Task;
+  readonly inh: Inherited;
+  readonly use?: Play["roles"][number];
 }
 
 interface Inherited {
@@ -88,6 +118,10 @@ export class Engine {
   #play?: Play;
   #playHosts: HostState[] = [];
   #roleDefaults: Vars = {};
+  /** vars/main.yml of every role in the play, visible play-wide as in Ansible. */
+  #roleVarsAll: Vars = {};
+  /** Each role's variables (params included) per host, for its handlers. */
+  readonly #handlerRoleVars = new Map<string, Map<string, Vars>>();
 
   constructor(
     private readonly inventory: Inventory,
@@ -172,6 +206,8 @@ export class Engine {
         notified: new Set(),
         stats: emptyStats(),
         varsFiles: {},
+        reads: new ReadCache(),
+        cursor: 0,
       };
       this.#hosts.set(inv.name, h);
     }
@@ -261,6 +297,8 @@ export class Engine {
     this.#roleDefaults = {};
     const roleOrder = this.#roleOrder(play);
     for (const r of roleOrder) Object.assign(this.#roleDefaults, r.role.defaults);
+    this.#roleVarsAll = {};
+    for (const r of roleOrder) Object.assign(this.#roleVarsAll, r.role.vars);
     const batches = serialBatches(invHosts, play.serial);
     for (const batch of batches) {
       const hosts = batch.map((h) => this.#host(h)).filter((h) => !h.unreachable && !h.failed);
@@ -278,7 +316,13 @@ export class Engine {
         noLog: play.noLog,
         roleVars: {},
       };
-      if (play.gatherFacts && !this.#interrupted) await this.#gatherFacts(hosts);
+      this.#setPlan(play, roleOrder, base);
+      for (const h of hosts) h.cursor = 0;
+      // Ansible tags the facts task 'always', or with the play's tags when it has some.
+      const factTags = play.tags.length ? play.tags : ["always"];
+      if (play.gatherFacts && !this.#interrupted && this.#selected(factTags)) {
+        await this.#gatherFacts(hosts);
+      }
       await this.#runSection(play.preTasks, hosts, base);
       for (const r of roleOrder) {
         if (this.#interrupted) break;
@@ -297,7 +341,8 @@ export class Engine {
       const role = this.playbook.roles.get(name);
       if (!role) throw new DroverError(`role '${name}' is not loaded`, { pos: use.pos });
       for (const dep of role.dependencies) {
-        if (!seen.has(dep)) add(dep, { ...use, name: dep, params: {} });
+        const params = role.dependencyParams?.[dep] ?? {};
+        if (!seen.has(dep) || Object.keys(params).length) add(dep, { ...use, name: dep, params });
       }
       if (seen.has(name) && Object.keys(use.params).length === 0) return;
       seen.add(name);
@@ -347,11 +392,15 @@ export class Engine {
       roleVars: {},
     };
     this.#roleVarsByHost = roleVarsByHost;
+    this.#handlerRoleVars.set(role.name, roleVarsByHost);
+    this.#currentUse = use;
     await this.#runItems(role.tasks, alive.filter((h) => roleVarsByHost.has(h.name)), inh);
     this.#roleVarsByHost = undefined;
+    this.#currentUse = undefined;
   }
 
   #roleVarsByHost?: Map<string, Vars>;
+  #currentUse?: Play["roles"][number];
 
   #loadVarsFiles(play: Play, h: HostState): void {
     h.varsFiles = {};
@@ -395,7 +444,9 @@ export class Engine {
     await this.#parallel(hosts.filter((h) => this.#alive(h)), async (h) => {
       const t0 = Date.now();
       try {
-        const r = await this.#connection(h).exec(FACTS_SCRIPT, { timeoutMs: 60_000 });
+        const conn = this.#connection(h);
+        const r = await conn.exec(FACTS_SCRIPT, { timeoutMs: 60_000 });
+        conn.primeBecome?.(becomeProbeOf(r.stdout));
         h.facts = parseFacts(r.stdout);
         h.factVars = factVars(h.facts);
         this.#result(h, "Gathering Facts", { status: "ok", changed: false }, Date.now() - t0);
@@ -405,9 +456,14 @@ export class Engine {
     });
   }
 
-  #vars(h: HostState, inh: Inherited, taskVars: Vars): Vars {
+  #vars(
+    h: HostState,
+    inh: Inherited,
+    taskVars: Vars,
+    over?: { hostVars: Record<string, unknown>; roleVars?: Vars },
+  ): Vars {
     const roleVars = inh.role
-      ? { ...(this.#roleVarsByHost?.get(h.name) ?? {}), ...inh.roleVars }
+      ? { ...(over?.roleVars ?? this.#roleVarsByHost?.get(h.name) ?? {}), ...inh.roleVars }
       : inh.roleVars;
     const play = this.#play!;
     return mergeVars({
@@ -438,10 +494,10 @@ export class Engine {
       },
       play: play.vars,
       varsFiles: h.varsFiles,
-      role: roleVars,
+      role: { ...this.#roleVarsAll, ...roleVars },
       blocks: inh.vars,
       task: taskVars,
-      host: h.hostVars,
+      host: over?.hostVars ?? h.hostVars,
       extra: this.opts.extraVars,
     });
   }
@@ -507,6 +563,10 @@ export class Engine {
         h.failed = false;
         h.stats.failed--;
         h.stats.rescued++;
+        if (h.lastFailure) {
+          h.hostVars.ansible_failed_result = h.lastFailure.result;
+          h.hostVars.ansible_failed_task = { name: h.lastFailure.task };
+        }
       }
       await this.#runItems(b.rescue, failedHere, sub, allowFailed);
     }
@@ -519,10 +579,23 @@ export class Engine {
   async #runInclude(inc: Include, hosts: HostState[], inh: Inherited): Promise<void> {
     const sub = this.#inherit(inh, inc);
     const groups = new Map<string, { hosts: HostState[]; item?: unknown }[]>();
+    // The include is a task of its own in Ansible: ok once per file it includes, or skipped.
+    const name = `${inh.role ? `${inh.role.name} : ` : ""}${inc.name ?? "include_tasks"}`;
+    this.emit({
+      type: "task_start",
+      name,
+      handler: false,
+      pos: `${inc.pos.file}:${inc.pos.line}:${inc.pos.col}`,
+      hosts: hosts.map((h) => h.name),
+      module: "include_tasks",
+    });
     for (const h of hosts) {
       try {
         const vars = this.#vars(h, sub, {});
-        if (!sub.when.every((w) => this.templar.isTrue(w, vars))) continue;
+        if (!sub.when.every((w) => this.templar.isTrue(w, vars))) {
+          this.#result(h, name, { status: "skipped", changed: false }, 0);
+          continue;
+        }
         const loopItems = inc.loop === undefined
           ? [undefined]
           : (this.templar.render(inc.loop, vars) as unknown[]);
@@ -539,6 +612,11 @@ export class Engine {
         }
       } catch (e) {
         this.#hostError(h, `include_tasks ${inc.file}`, e, 0, inc.pos);
+      }
+    }
+    for (const [, [g]] of groups) {
+      for (const h of g.hosts) {
+        this.#result(h, name, { status: "ok", changed: false, module: "include_tasks" }, 0);
       }
     }
     for (const [key, [g]] of groups) {
@@ -597,6 +675,7 @@ export class Engine {
       handler,
       pos: `${t.pos.file}:${t.pos.line}:${t.pos.col}`,
       hosts: hosts.map((h) => h.name),
+      module: t.module,
     });
     const runOn = t.runOnce ? hosts.slice(0, 1) : hosts;
     let meta: string | undefined;
@@ -627,6 +706,8 @@ export class Engine {
     name: string,
   ): Promise<string | undefined> {
     const t0 = Date.now();
+    const at = this.#planIndex.get(t)?.find((i) => i >= h.cursor);
+    if (at !== undefined) h.cursor = at;
     const noLog = t.noLog ?? inh.noLog ?? false;
     let vars: Vars;
     try {
@@ -676,8 +757,10 @@ export class Engine {
     let anyFailed = false;
     let meta: string | undefined;
     let lastMsg: string | undefined;
-    for (const item of loopItems ?? [undefined]) {
-      const iv = loopItems ? { ...vars, [loopVar]: item } : vars;
+    for (const [index, item] of (loopItems ?? [undefined]).entries()) {
+      const iv = loopItems
+        ? { ...vars, [loopVar]: item, ...(t.loopIndexVar ? { [t.loopIndexVar]: index } : {}) }
+        : vars;
       const label = loopItems ? this.#label(t, iv, item) : undefined;
       const ti = Date.now();
       if (loopItems && t.when !== undefined && !this.#safeCond(t.when, iv, h, name, t)) {
@@ -700,28 +783,40 @@ export class Engine {
         changed: r.changed,
         failed: !!r.failed,
         ...(r.msg !== undefined ? { msg: r.msg } : {}),
+        ...(r.skipped ? { skipped: true } : {}),
       };
       if (r.diff && this.opts.diff) reg.diff = r.diff;
       // changed_when / failed_when see the result under the register name (and as `result`).
       const condVars = { ...iv, ...(t.register ? { [t.register]: reg } : {}), result: reg };
-      try {
-        if (t.changedWhen !== undefined) reg.changed = this.#cond(asList(t.changedWhen), condVars);
-        if (t.failedWhen !== undefined) {
-          reg.failed = this.#cond(asList(t.failedWhen), condVars, true);
+      // As in Ansible, a result the module skipped (a command in check mode) is not evaluated.
+      if (!r.skipped) {
+        try {
+          if (t.changedWhen !== undefined) {
+            reg.changed = this.#cond(asList(t.changedWhen), condVars);
+          }
+          if (t.failedWhen !== undefined) {
+            reg.failed = this.#cond(asList(t.failedWhen), condVars, true);
+          }
+          if (t.until !== undefined && !reg.failed) {
+            reg.failed = !this.#cond(asList(t.until), condVars);
+          }
+        } catch (e) {
+          reg.failed = true;
+          reg.msg = e instanceof DroverError ? e.message : String(e);
         }
-        if (t.until !== undefined && !reg.failed) {
-          reg.failed = !this.#cond(asList(t.until), condVars);
-        }
-      } catch (e) {
-        reg.failed = true;
-        reg.msg = e instanceof DroverError ? e.message : String(e);
       }
       if (r.data?.ansible_facts && !reg.failed) {
         Object.assign(h.hostVars, r.data.ansible_facts as Vars);
       }
       if (loopItems) {
         results.push({ ...reg, [loopVar]: item });
-        const st: Status = reg.failed ? "failed" : reg.changed ? "changed" : "ok";
+        const st: Status = reg.failed
+          ? "failed"
+          : reg.skipped
+          ? "skipped"
+          : reg.changed
+          ? "changed"
+          : "ok";
         this.#emitItem(
           h,
           name,
@@ -743,25 +838,35 @@ export class Engine {
       anyFailed ||= !!reg.failed;
       lastMsg = reg.msg as string | undefined;
       if (!loopItems) {
-        const st: Status = reg.failed ? "failed" : reg.changed ? "changed" : "ok";
+        const st: Status = reg.failed
+          ? "failed"
+          : reg.skipped
+          ? "skipped"
+          : reg.changed
+          ? "changed"
+          : "ok";
         const ignored = !!reg.failed && !!(t.ignoreErrors ?? inh.ignoreErrors);
-        this.#result(
-          h,
-          name,
-          {
-            status: st,
-            changed: !!reg.changed,
-            msg: lastMsg,
-            diff: r.diff,
-            result: reg,
-            ignored,
-            warnings: r.warnings,
-            module: t.module,
-          },
-          Date.now() - t0,
-          noLog,
-          true,
-        );
+        if (reg.failed && !ignored) h.lastFailure = { result: reg, task: name };
+        // A meta task that worked is not a result in Ansible (not shown, not counted).
+        if (t.module !== "meta" || reg.failed) {
+          this.#result(
+            h,
+            name,
+            {
+              status: st,
+              changed: !!reg.changed,
+              msg: lastMsg,
+              diff: r.diff,
+              result: reg,
+              ignored,
+              warnings: r.warnings,
+              module: t.module,
+            },
+            Date.now() - t0,
+            noLog,
+            true,
+          );
+        }
       }
     }
     const registered = loopItems
@@ -770,13 +875,14 @@ export class Engine {
         failed: anyFailed,
         results,
         msg: anyFailed ? "One or more items failed" : "All items completed",
-        skipped: results.length > 0 && results.every((x) => x.skipped),
+        // An empty loop is a skip in Ansible ("No items in the list").
+        skipped: results.every((x) => x.skipped),
       }
       : results[0];
     if (t.register) h.hostVars[t.register] = registered;
     if (loopItems) {
       const ignored = anyFailed && !!(t.ignoreErrors ?? inh.ignoreErrors);
-      const allSkipped = results.length > 0 && results.every((x) => x.skipped);
+      const allSkipped = results.every((x) => x.skipped);
       const st: Status = anyFailed
         ? "failed"
         : anyChanged
@@ -784,7 +890,7 @@ export class Engine {
         : allSkipped
         ? "skipped"
         : "ok";
-      this.#count(h, st, ignored);
+      this.#count(h, st, ignored, anyChanged);
     }
     if (anyChanged && !anyFailed) {
       for (const n of t.notify) h.notified.add(this.#renderName(n, vars));
@@ -853,10 +959,17 @@ export class Engine {
         const envVars = env === undefined ? undefined : Object.fromEntries(
           Object.entries(this.templar.render(env, vars) as Vars).map(([k, v]) => [k, String(v)]),
         );
-        const become = (t.become ?? inh.become ?? toBoolVar(vars.ansible_become))
-          ? { user: String(t.becomeUser ?? inh.becomeUser ?? vars.ansible_become_user ?? "root") }
-          : undefined;
-        const conn = this.#connection(h);
+        const become = this.#become(t, inh, vars);
+        const raw = this.#connection(h);
+        // Anything that is not a read may change the host: batched reads are dropped.
+        const conn: Connection = {
+          host: raw.host,
+          exec: (script, o) => {
+            h.reads.clear();
+            return raw.exec(script, o);
+          },
+          close: () => raw.close(),
+        };
         const role = inh.role;
         const ctx: ModuleContext = {
           host: h.name,
@@ -876,6 +989,9 @@ export class Engine {
           ],
           secret: (v) => this.redactor.add(v),
           sh: (script, o) => conn.exec(script, { become, env: envVars, timeoutMs: o?.timeoutMs }),
+          read: (script, o) => this.#read(h, raw, become, envVars, script, o),
+          peek: (script) => h.reads.get(ReadCache.key(readGroup(become, envVars), script)),
+          readOnly: declaredReadOnly(t, inh),
         };
         if (noLog) {
           for (const v of Object.values(rendered)) {
@@ -914,6 +1030,227 @@ export class Engine {
     }
   }
 
+  #become(t: Task, inh: Inherited, vars: Vars): Become | undefined {
+    return (t.become ?? inh.become ?? toBoolVar(vars.ansible_become))
+      ? { user: String(t.becomeUser ?? inh.becomeUser ?? vars.ansible_become_user ?? "root") }
+      : undefined;
+  }
+
+  /** DROVER_READ_AHEAD=0 turns batching off: every read is its own round trip (to compare). */
+  readonly #readAhead = Deno.env.get("DROVER_READ_AHEAD") !== "0";
+  #plan: PlanEntry[] = [];
+  #planIndex = new Map<Task, number[]>();
+
+  /** The play's tasks in running order (includes and handlers are not known ahead). */
+  #setPlan(
+    play: Play,
+    roleOrder: { role: LoadedRole; use: Play["roles"][number] }[],
+    base: Inherited,
+  ): void {
+    const plan: PlanEntry[] = [];
+    const walk = (items: readonly Item[], inh: Inherited, use?: Play["roles"][number]) => {
+      for (const it of items) {
+        if (it.kind === "task") plan.push({ task: it, inh, use });
+        else if (it.kind === "block") {
+          const sub = this.#inherit(inh, it);
+          walk(it.block, sub, use);
+          walk(it.always, sub, use);
+        }
+      }
+    };
+    walk(play.preTasks, base);
+    for (const { role, use } of roleOrder) {
+      walk(role.tasks, {
+        ...base,
+        role,
+        tags: [...base.tags, ...use.tags],
+        when: use.when === undefined ? base.when : [...base.when, use.when],
+        roleVars: {},
+      }, use);
+    }
+    walk(play.tasks, base);
+    walk(play.postTasks, base);
+    this.#plan = plan;
+    this.#planIndex = new Map();
+    plan.forEach((e, i) => {
+      const l = this.#planIndex.get(e.task);
+      if (l) l.push(i);
+      else this.#planIndex.set(e.task, [i]);
+    });
+  }
+
+  /**
+   * A read for a module: from the host's batch when nothing changed since,
+   * else one round trip that also fetches the reads of the tasks ahead.
+   */
+  async #read(
+    h: HostState,
+    conn: Connection,
+    become: Become | undefined,
+    env: Readonly<Record<string, string>> | undefined,
+    script: string,
+    o?: { timeoutMs?: number; fresh?: boolean },
+  ): Promise<ExecResult> {
+    const exec = (s: string, timeoutMs?: number) => conn.exec(s, { become, env, timeoutMs });
+    if (o?.fresh || !this.#readAhead) return await exec(script, o?.timeoutMs);
+    const group = readGroup(become, env);
+    const key = ReadCache.key(group, script);
+    const hit = h.reads.get(key);
+    if (hit) return hit;
+    const want: ReadRequest[] = [{ script, timeoutMs: o?.timeoutMs }];
+    h.reads.missed();
+    if (script.length <= MAX_BATCHED_SCRIPT) {
+      const seen = new Set([key]);
+      for (const r of this.#lookahead(h, group)) {
+        const k = ReadCache.key(group, r.script);
+        if (seen.has(k) || h.reads.has(k) || r.script.length > MAX_BATCHED_SCRIPT) continue;
+        seen.add(k);
+        want.push(r);
+      }
+    }
+    if (want.length === 1) {
+      h.reads.singles++;
+      const r = await exec(script, o?.timeoutMs);
+      h.reads.set(key, r);
+      return r;
+    }
+    h.reads.batches++;
+    const nonce = newNonce();
+    const timeoutMs = want.every((r) => r.timeoutMs)
+      ? want.reduce((a, r) => a + r.timeoutMs!, 0)
+      : undefined;
+    const out = await exec(batchScript(want.map((r) => r.script), nonce), timeoutMs);
+    const results = parseBatch(out.stdout, want.length, nonce);
+    want.forEach((r, i) => {
+      const res = results[i];
+      if (res) h.reads.set(ReadCache.key(group, r.script), res, i > 0);
+    });
+    if (results[0]) return results[0];
+    const r = await exec(script, o?.timeoutMs);
+    h.reads.set(key, r);
+    return r;
+  }
+
+  /**
+   * The reads the tasks ahead of this host's cursor will make, as far as
+   * they can be known now: set_fact is followed, a condition or argument
+   * that cannot be rendered yet counts as unknown. Only a guess: a wrong one
+   * costs host time, never a wrong result.
+   */
+  #lookahead(h: HostState, group: string): ReadRequest[] {
+    const out: ReadRequest[] = [];
+    const sim: Record<string, unknown> = { ...h.hostVars };
+    // Variables that tasks ahead will set to what cannot be known yet (register, set_fact).
+    const unknown = new Set<string>();
+    const forget = (name: string) => {
+      delete sim[name];
+      unknown.add(name);
+    };
+    const roleVars = new Map<Play["roles"][number], Vars | null>();
+    const end = Math.min(this.#plan.length, h.cursor + h.reads.window);
+    for (let i = h.cursor; i < end; i++) {
+      const { task: t, inh, use } = this.#plan[i];
+      if (!this.#selected([...inh.tags, ...t.tags])) continue;
+      const mod = findModule(t.module);
+      if (!mod || (!mod.reads && mod.name !== "set_fact")) {
+        if (t.register) forget(t.register);
+        continue;
+      }
+      let rv: Vars | undefined;
+      if (inh.role && use) {
+        if (!roleVars.has(use)) roleVars.set(use, this.#lookaheadRoleVars(h, inh, use, sim));
+        rv = roleVars.get(use) ?? undefined;
+        if (!rv) continue;
+      }
+      try {
+        const vars = this.#vars(h, inh, t.vars ?? {}, { hostVars: sim, roleVars: rv });
+        const conds = [
+          ...inh.when,
+          ...(t.loop === undefined && t.when !== undefined ? [t.when] : []),
+        ];
+        if (
+          conds.some((c) => !mentions(c, unknown) && maybeFalse(() => this.templar.isTrue(c, vars)))
+        ) {
+          continue;
+        }
+        let items: unknown[] = [undefined];
+        if (t.loop !== undefined) {
+          const l = this.templar.render(t.loop, vars);
+          if (!Array.isArray(l)) continue;
+          items = l;
+        }
+        for (const item of items) {
+          const iv = t.loop === undefined ? vars : { ...vars, [t.loopVar ?? "item"]: item };
+          if (
+            t.loop !== undefined && t.when !== undefined && !mentions(t.when, unknown) &&
+            maybeFalse(() => this.#cond(asList(t.when), iv))
+          ) continue;
+          const rendered = this.#renderLenient(t.args, iv);
+          if (mod.name === "set_fact") {
+            for (const k of Object.keys(t.args)) {
+              if (k in rendered && !mentions(t.args[k], unknown)) {
+                sim[k] = rendered[k];
+                unknown.delete(k);
+              } else forget(k);
+            }
+            continue;
+          }
+          let env: Record<string, string> | undefined;
+          const e = t.environment ?? inh.environment;
+          if (e !== undefined) {
+            env = Object.fromEntries(
+              Object.entries(this.templar.render(e, iv) as Vars).map(([k, v]) => [k, String(v)]),
+            );
+          }
+          if (readGroup(this.#become(t, inh, iv), env) !== group) continue;
+          const check = (t.checkMode ?? inh.checkMode) ?? this.opts.check;
+          out.push(...mod.reads!(partialArgs(mod, rendered, t), {
+            facts: h.facts,
+            check,
+            model: h.model,
+            readOnly: declaredReadOnly(t, inh),
+          }));
+        }
+      } catch {
+        // Not knowable yet (a variable set by an earlier task): no guess for this task.
+      } finally {
+        if (t.register) forget(t.register);
+      }
+    }
+    return out;
+  }
+
+  #lookaheadRoleVars(
+    h: HostState,
+    inh: Inherited,
+    use: Play["roles"][number],
+    sim: Record<string, unknown>,
+  ): Vars | null {
+    const role = inh.role!;
+    const current = this.#roleVarsByHost?.get(h.name);
+    if (current && this.#currentUse === use) return current;
+    const vars = { ...role.vars, ...use.params };
+    if (!role.schema) return vars;
+    try {
+      const all = this.#vars(h, { ...inh, roleVars: vars }, {}, { hostVars: sim, roleVars: {} });
+      return { ...vars, ...this.#checkRoleVars(role, all, use.pos, false) };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Render each argument on its own; the ones that cannot be rendered yet are left out. */
+  #renderLenient(args: Readonly<Record<string, unknown>>, vars: Vars): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(args)) {
+      try {
+        const r = this.templar.render(v, vars);
+        if (r !== OMIT) out[k] = r;
+      } catch { /* unknown yet */ }
+    }
+    return out;
+  }
+
   #emitItem(
     h: HostState,
     task: string,
@@ -946,7 +1283,7 @@ export class Engine {
     });
   }
 
-  #count(h: HostState, status: Status, ignored: boolean): void {
+  #count(h: HostState, status: Status, ignored: boolean, changed = false): void {
     if (status === "ok") h.stats.ok++;
     if (status === "changed") {
       h.stats.ok++;
@@ -957,6 +1294,8 @@ export class Engine {
       if (ignored) {
         h.stats.ignored++;
         h.stats.ok++;
+        // Ansible counts the change of an ignored failure (a failed command changed).
+        if (changed) h.stats.changed++;
       } else {
         h.stats.failed++;
         h.failed = true;
@@ -986,7 +1325,7 @@ export class Engine {
     noLog = false,
     count = true,
   ): void {
-    if (count) this.#count(h, r.status, !!r.ignored);
+    if (count) this.#count(h, r.status, !!r.ignored, r.changed);
     this.emit({
       type: "host_result",
       host: h.name,
@@ -1026,8 +1365,65 @@ export class Engine {
       if (targets.length === 0) continue;
       for (const h of targets) for (const n of names) h.notified.delete(n);
       const role = hd.role ? this.playbook.roles.get(hd.role) : undefined;
+      // A role's handler sees the role's variables and parameters.
+      const saved = this.#roleVarsByHost;
+      if (role) this.#roleVarsByHost = this.#handlerRoleVars.get(role.name);
       await this.#runTask(hd, targets, { ...inh, role, when: [] }, true);
+      this.#roleVarsByHost = saved;
     }
+  }
+}
+
+/** Reads are batched only with reads that run as the same user with the same environment. */
+function readGroup(
+  become: Become | undefined,
+  env: Readonly<Record<string, string>> | undefined,
+): string {
+  return JSON.stringify([become?.user ?? null, env ?? null]);
+}
+
+/** Does a (template) value name one of these variables? */
+function mentions(value: unknown, names: ReadonlySet<string>): boolean {
+  if (names.size === 0) return false;
+  const text = typeof value === "string" ? value : JSON.stringify(value) ?? "";
+  for (const m of text.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) if (names.has(m[0])) return true;
+  return false;
+}
+
+/** A condition that is false now; one that cannot be evaluated yet may be true. */
+function maybeFalse(cond: () => boolean): boolean {
+  try {
+    return !cond();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `changed_when: false` plus `check_mode: false`: the author says the command
+ * changes nothing (it runs even under --check), so it may be batched as a read.
+ */
+function declaredReadOnly(t: Task, inh: Inherited): boolean {
+  const no = (v: unknown) => v === false || (typeof v === "string" && /^\s*false\s*$/i.test(v));
+  return no(t.changedWhen) && (t.checkMode ?? inh.checkMode) === false;
+}
+
+/** Arguments for {@linkcode Module.reads}: all of them when they parse, else each one that does. */
+function partialArgs(mod: Module, rendered: Record<string, unknown>, t: Task): Partial<unknown> {
+  try {
+    return parseArgs(mod, rendered, { pos: t.pos }) as Partial<unknown>;
+  } catch {
+    let s = mod.args as unknown;
+    for (let i = 0; i < 8 && s instanceof z.ZodPipe; i++) {
+      s = s.in instanceof z.ZodTransform ? s.out : s.in;
+    }
+    if (!(s instanceof z.ZodObject)) return {};
+    const out: Record<string, unknown> = {};
+    for (const [k, sch] of Object.entries(s.shape as Record<string, z.ZodType>)) {
+      const r = sch.safeParse(rendered[k]);
+      if (r.success && r.data !== undefined) out[k] = r.data;
+    }
+    return out;
   }
 }
 

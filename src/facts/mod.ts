@@ -4,6 +4,8 @@
  * function. Yields Ansible's familiar names plus drover's own.
  */
 
+import { BECOME_PROBE } from "../connection/become.ts";
+
 /** A listening TCP socket and, when known, its owning process. */
 export interface ListeningPort {
   readonly address: string;
@@ -46,7 +48,11 @@ export interface Facts {
   readonly sudo: boolean;
 }
 
-/** The probe: POSIX sh, only the host's own tools, each section tolerant of missing tools. */
+/**
+ * The probe: POSIX sh, only the host's own tools, each section tolerant of
+ * missing tools. `docker compose` is found where the docker CLI looks for its
+ * plugins, without running it (that starts the plugin: a third of a second).
+ */
 export const FACTS_SCRIPT = `
 exec 2>/dev/null
 s() { printf '\\n@@%s\\n' "$1"; }
@@ -65,11 +71,16 @@ s ss; if command -v ss >/dev/null; then ss -ltnpH; fi
 s proc_tcp; cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" { print $2 }'
 s docker; if command -v docker >/dev/null; then echo present; timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi
 s podman; if command -v podman >/dev/null; then echo present; timeout 5 podman --version; fi
-s compose; if command -v docker >/dev/null && timeout 5 docker compose version >/dev/null </dev/null; then echo "docker compose"; fi; command -v docker-compose >/dev/null && echo docker-compose; command -v podman-compose >/dev/null && echo podman-compose
+s compose; if command -v docker >/dev/null; then for d in "\${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins" /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins; do if [ -x "$d/docker-compose" ]; then echo "docker compose"; break; fi; done; fi; command -v docker-compose >/dev/null && echo docker-compose; command -v podman-compose >/dev/null && echo podman-compose
 s firewall; command -v ufw >/dev/null && echo ufw; command -v firewall-cmd >/dev/null && echo firewalld
 s sudo; command -v sudo >/dev/null && echo yes
-s end
+s become; ${BECOME_PROBE}s end
 `;
+
+/** The sudo probe's answer inside {@linkcode FACTS_SCRIPT}'s output (for Connection.primeBecome). */
+export function becomeProbeOf(out: string): string {
+  return (sections(out).get("become") ?? "").trim();
+}
 
 function sections(out: string): Map<string, string> {
   const m = new Map<string, string>();

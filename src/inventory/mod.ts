@@ -6,7 +6,7 @@
  * `--limit`.
  */
 import { didYouMean, DroverError, type SourcePos } from "../core/errors.ts";
-import { entries, type Node, parseYaml, toJS, type YamlFile } from "../core/yaml.ts";
+import { entries, type Node, parseYaml, readText, toJS, type YamlFile } from "../core/yaml.ts";
 import { dirname, join } from "node:path";
 import { existsSync, readdirSync, statSync } from "node:fs";
 
@@ -157,21 +157,19 @@ export function loadInventory(source: string): Inventory {
   const inv = new Inventory(source);
   if (source.includes(",") && !existsSync(source)) {
     for (const h of source.split(",").map((s) => s.trim()).filter(Boolean)) {
+      checkName(h, "host", undefined);
       inv.addHost(h, "ungrouped", h === "localhost" ? { ansible_connection: "local" } : {});
     }
     return inv;
   }
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(source);
-  } catch {
+  if (!existsSync(source)) {
     throw new DroverError(`inventory ${source} not found`, {
       exitCode: 5,
       expected: "a YAML inventory file (all: hosts: ...) or a comma-separated host list",
       hint: "pass -i inventory/dev.yml, or omit -i to use inventory/localhost.yml",
     });
   }
-  const y = parseYaml(source, text);
+  const y = parseYaml(source, readText(source));
   const root = y.doc.contents as Node | null;
   if (root === null) return inv;
   for (const e of entries(y, root, "the inventory")) loadGroup(y, inv, e.key, e.node, e.keyPos);
@@ -229,11 +227,13 @@ function varsOf(y: YamlFile, node: Node, what: string): Record<string, unknown> 
   return toJS(y, node) as Record<string, unknown>;
 }
 
-function checkName(name: string, what: string, pos: SourcePos): void {
+function checkName(name: string, what: string, pos: SourcePos | undefined): void {
   if (!/^[A-Za-z0-9_.\-:\[\]]+$/.test(name)) {
     throw new DroverError(`invalid ${what} name ${JSON.stringify(name)}`, {
       pos,
       expected: `a ${what} name of letters, digits, '.', '-' and '_'`,
+      // Without a position it is the -i option that is wrong.
+      exitCode: pos ? 4 : 5,
     });
   }
 }
@@ -250,7 +250,7 @@ function loadVarsDir(
       ? readdirSync(path).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(path, f))
       : [path];
     for (const f of files) {
-      const y = parseYaml(f, Deno.readTextFileSync(f));
+      const y = parseYaml(f, readText(f));
       const root = y.doc.contents as Node | null;
       if (root === null) continue;
       add(name, varsOf(y, root, `variables in ${f}`));

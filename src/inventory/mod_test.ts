@@ -175,3 +175,12 @@ Deno.test("inventory errors name the file, line and column", () => {
     (e) => e instanceof DroverError && e.exitCode === 5 && /not found/.test(e.message),
   );
 });
+
+Deno.test("a comma-separated host list refuses names a shell would read (exit 5)", () => {
+  for (const list of ["web1,$(touch pwned),", "a;reboot,", "web 1,"]) {
+    assert.throws(
+      () => loadInventory(list),
+      (e) => e instanceof DroverError && e.exitCode === 5 && /invalid host name/.test(e.message),
+    );
+  }
+});

@@ -6,7 +6,7 @@
  * script on stdin, never in argv.
  */
 import type { Diff, ModuleContext } from "../core/module.ts";
-import { ModuleFailure } from "../core/module.ts";
+import { ModuleFailure, readHost, type ReadRequest } from "../core/module.ts";
 import { heredocTag, shq } from "../connection/quote.ts";
 
 /** What a path is on the host. */
@@ -45,6 +45,11 @@ fi
 `;
 }
 
+/** The read {@linkcode fileState} makes for `path` (none when the path is not known yet). */
+export function statReads(path: unknown): ReadRequest[] {
+  return typeof path === "string" && path !== "" ? [{ script: statScript(path) }] : [];
+}
+
 /** Parse {@linkcode statScript} output. Pure. */
 export function parseStat(path: string, out: string): FileState {
   const lines = out.split("\n");
@@ -56,7 +61,8 @@ export function parseStat(path: string, out: string): FileState {
   if (type === "file" && (b64 !== "" || Number(size) === 0)) {
     const bytes = decodeB64(b64);
     try {
-      content = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      // A BOM is content: kept, as the sources it is compared with keep it.
+      content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
     } catch {
       content = undefined;
     }
@@ -76,7 +82,7 @@ export function parseStat(path: string, out: string): FileState {
 
 /** Read the state of a file on the host (one round trip). */
 export async function fileState(ctx: ModuleContext, path: string): Promise<FileState> {
-  const r = await ctx.sh(statScript(path));
+  const r = await readHost(ctx, statScript(path));
   if (r.rc !== 0) throw new ModuleFailure(`cannot stat ${path}: ${r.stderr.trim()}`);
   return parseStat(path, r.stdout);
 }
@@ -110,9 +116,50 @@ export interface Attrs {
   readonly group?: string;
 }
 
+/** A symbolic mode (`u=rw,g=r,o=`, `g+w,o-r`), kept as written until the current mode is known. */
+export const SYMBOLIC_MODE = /^[ugoa]*[=+-][rwxXst]*(,[ugoa]*[=+-][rwxXst]*)*$/;
+
+/**
+ * The octal mode `want` gives a path in state `st`: a symbolic mode applies to
+ * the current mode, as chmod and Ansible do (a new file starts from 0644, a
+ * new directory from 0755). Pure.
+ */
+export function resolveMode(
+  st: Pick<FileState, "type" | "mode">,
+  want: string | undefined,
+  kind: "file" | "directory" = st.type === "directory" ? "directory" : "file",
+): string | undefined {
+  if (want === undefined || !SYMBOLIC_MODE.test(want)) return want;
+  let m = parseInt(
+    st.type === "absent" || !st.mode ? (kind === "directory" ? "755" : "644") : st.mode,
+    8,
+  );
+  for (const part of want.split(",")) {
+    const [, who, op, perms] = /^([ugoa]*)([=+-])([rwxXst]*)$/.exec(part)!;
+    const classes = who === "" || who.includes("a") ? "ugo" : who;
+    for (const c of classes) {
+      const shift = c === "u" ? 6 : c === "g" ? 3 : 0;
+      let bits = 0;
+      if (perms.includes("r")) bits |= 4;
+      if (perms.includes("w")) bits |= 2;
+      if (
+        perms.includes("x") || (perms.includes("X") && (kind === "directory" || (m & 0o111) !== 0))
+      ) bits |= 1;
+      let special = 0;
+      if (perms.includes("s") && c !== "o") special |= c === "u" ? 0o4000 : 0o2000;
+      if (perms.includes("t") && c === "o") special |= 0o1000;
+      if (op === "=") m &= ~((7 << shift) | (c === "u" ? 0o4000 : c === "g" ? 0o2000 : 0o1000));
+      if (op === "-") m &= ~((bits << shift) | special);
+      else m |= (bits << shift) | special;
+    }
+  }
+  return m.toString(8).padStart(4, "0");
+}
+
 /** Which attributes differ from the wanted ones. Pure. */
 export function attrChanges(st: FileState, want: Attrs): string[] {
   const out: string[] = [];
+  want = { ...want, mode: resolveMode(st, want.mode) };
   if (want.mode && st.mode !== want.mode) out.push(`mode ${st.mode ?? "-"} → ${want.mode}`);
   if (want.owner && st.owner !== want.owner) out.push(`owner ${st.owner ?? "-"} → ${want.owner}`);
   if (want.group && st.group !== want.group) out.push(`group ${st.group ?? "-"} → ${want.group}`);
@@ -138,8 +185,9 @@ export interface WriteOptions extends Attrs {
 
 /**
  * Script that writes `content` to `path` atomically: temp file beside the
- * target (mode 0600 from mktemp), attributes set, optional validation, then
- * rename. The temp file is removed on any failure or signal.
+ * target (mode 0600 from mktemp), the old file's mode and owner (0644 for a
+ * new file) unless the task sets them, optional validation, then rename.
+ * The temp file is removed on any failure or signal.
  */
 export function atomicWriteScript(
   path: string,
@@ -161,13 +209,10 @@ trap 'rm -f "$tmp"' EXIT HUP INT TERM
 base64 -d > "$tmp" <<'${tag}'
 ${b64}
 ${tag}
-${attrLines("tmp", options)}${
-    options.mode
-      ? ""
-      : `if [ -e "$dest" ]; then chmod "$(stat -c %a -- "$dest")" "$tmp"; chown "$(stat -c %u:%g -- "$dest")" "$tmp"; else chmod 0644 "$tmp"; fi\n`
-  }${validate}${
+if [ -e "$dest" ]; then chown "$(stat -c %u:%g -- "$dest")" "$tmp"; chmod "$(stat -c %a -- "$dest")" "$tmp"; else chmod 0644 "$tmp"; fi
+${attrLines("tmp", options)}${validate}${
     options.backup
-      ? `if [ -f "$dest" ]; then cp -p -- "$dest" "$dest.$(date +%Y-%m-%d@%H:%M:%S)~"; fi\n`
+      ? `if [ -f "$dest" ]; then b="$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; cp -p -- "$dest" "$b"; echo "backup_file=$b"; fi\n`
       : ""
   }sync -- "$tmp" 2>/dev/null || true
 mv -f -- "$tmp" "$dest"
@@ -181,7 +226,7 @@ export async function writeFile(
   path: string,
   content: string | Uint8Array,
   options: WriteOptions = {},
-): Promise<void> {
+): Promise<{ backupFile?: string }> {
   const r = await ctx.sh(atomicWriteScript(path, content, options));
   if (r.rc !== 0) {
     throw new ModuleFailure(
@@ -191,6 +236,8 @@ export async function writeFile(
       { rc: r.rc, stderr: r.stderr },
     );
   }
+  // Named like Ansible's backups: FILE.PID.YYYY-MM-DD@HH:MM:SS~
+  return { backupFile: /^backup_file=(.*)$/m.exec(r.stdout)?.[1] };
 }
 
 /** A unified diff of two texts, with `---`/`+++` headers. Pure. */
@@ -209,9 +256,10 @@ export function unifiedDiff(before: string, after: string, path: string): string
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && a[i] === b[j]) ops.push({ t: " ", s: a[i], ai: i++, bi: j++ });
-    else if (j < m && (i >= n || dp[i][j + 1] >= dp[i + 1][j])) {
-      ops.push({ t: "+", s: b[j], ai: i, bi: j++ });
-    } else ops.push({ t: "-", s: a[i], ai: i++, bi: j });
+    // Removed lines come before the lines that replace them, as in diff -u.
+    else if (i < n && (j >= m || dp[i + 1][j] >= dp[i][j + 1])) {
+      ops.push({ t: "-", s: a[i], ai: i++, bi: j });
+    } else ops.push({ t: "+", s: b[j], ai: i, bi: j++ });
   }
   const out = [`--- before: ${path}`, `+++ after: ${path}`];
   const ctxN = 3;

@@ -1,11 +1,15 @@
 /**
  * @module
  * Test support for module tests: a real {@linkcode ModuleContext} on this
- * machine (LocalConnection), and a throwaway Docker daemon in its own network
+ * machine (LocalConnection), a fake one that answers scripts from the test
+ * ({@linkcode fakeContext}), a private /etc in a mount namespace
+ * ({@linkcode privateEtc}), and a throwaway Docker daemon in its own network
  * namespace so container tests touch nothing else on the machine.
  */
-import { HostModel, type ModuleContext } from "../core/module.ts";
+import { HostModel, type ModuleContext, type ShResult } from "../core/module.ts";
+import type { Connection } from "../core/connection.ts";
 import { LocalConnection } from "../connection/local.ts";
+import { spawnWithStdin } from "../connection/shell.ts";
 import { type Facts, FACTS_SCRIPT, parseFacts } from "../facts/mod.ts";
 import { Templar } from "../template/mod.ts";
 
@@ -36,6 +40,127 @@ export async function localContext(options: LocalContextOptions = {}): Promise<M
     searchPaths: [],
     secret() {},
     sh: (script, o) => conn.exec(script, { env: options.env, timeoutMs: o?.timeoutMs }),
+  };
+}
+
+/**
+ * A fake host for planner tests: every script a module runs is recorded in
+ * `scripts` and answered by `answer`; nothing leaves the process.
+ */
+export function fakeContext(
+  check: boolean,
+  model: HostModel,
+  answer: (script: string) => ShResult,
+  facts: Partial<Facts> = {},
+): { ctx: ModuleContext; scripts: string[] } {
+  const scripts: string[] = [];
+  const sh = (script: string): Promise<ShResult> => {
+    scripts.push(script);
+    return Promise.resolve(answer(script));
+  };
+  const conn: Connection = { host: "h", exec: sh, close: () => Promise.resolve() };
+  const ctx: ModuleContext = {
+    host: "h",
+    conn,
+    check,
+    diff: true,
+    facts: facts as Facts,
+    model,
+    vars: {},
+    templar: new Templar(),
+    searchPaths: [],
+    secret() {},
+    sh,
+  };
+  return { ctx, scripts };
+}
+
+/**
+ * A private mount namespace whose /etc is a scratch copy of this machine's:
+ * modules that edit users and groups run there for real and the machine's
+ * own /etc is never touched. `stop()` ends it and removes the copy.
+ */
+export interface PrivateEtc {
+  /** A process in the namespace: `nsenter -t PID -m CMD` runs CMD there. */
+  readonly pid: number;
+  /** A module context whose scripts run inside the namespace. */
+  context(options?: { check?: boolean; model?: HostModel; facts?: Facts }): Promise<ModuleContext>;
+  /** Run a script inside the namespace. */
+  sh(script: string): Promise<ShResult>;
+  stop(): Promise<void>;
+}
+
+/** Why {@linkcode privateEtc} cannot run here, or undefined when it can. */
+export async function privateEtcUnavailable(): Promise<string | undefined> {
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) return "needs root on Linux";
+  for (const c of ["unshare", "nsenter", "useradd", "usermod", "groupadd"]) {
+    if (!(await which(c))) return `needs ${c}`;
+  }
+  return undefined;
+}
+
+/** Start a {@linkcode PrivateEtc}. */
+export async function privateEtc(): Promise<PrivateEtc> {
+  const dir = await Deno.makeTempDir({ prefix: "drover-etc-" });
+  const copied = await run("cp", ["-a", "/etc", `${dir}/etc`]);
+  if (copied.code !== 0) throw new Error(`copy of /etc failed: ${copied.stderr}`);
+  // unshare execs sh in the new namespace without forking: the child's pid names it.
+  const child = new Deno.Command("unshare", {
+    args: [
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      `mount --bind "$1" /etc && echo ready && exec sleep 3600`,
+      "sh",
+      `${dir}/etc`,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  reader.releaseLock();
+  await child.stdout.cancel();
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  if (!new TextDecoder().decode(first.value ?? new Uint8Array()).startsWith("ready")) {
+    await stop();
+    throw new Error("could not make a private /etc");
+  }
+  const sh = async (script: string): Promise<ShResult> => {
+    const r = await spawnWithStdin(["nsenter", "-t", String(child.pid), "-m", "sh"], script);
+    return { rc: r.rc, stdout: r.stdout, stderr: r.stderr };
+  };
+  const conn: Connection = { host: "localhost", exec: sh, close: () => Promise.resolve() };
+  let gathered: Facts | undefined;
+  return {
+    pid: child.pid,
+    sh,
+    stop,
+    async context(o = {}) {
+      const facts = o.facts ?? (gathered ??= parseFacts((await sh(FACTS_SCRIPT)).stdout));
+      return {
+        host: "localhost",
+        conn,
+        check: o.check ?? false,
+        diff: true,
+        facts,
+        model: o.model ?? new HostModel(),
+        vars: {},
+        templar: new Templar(),
+        searchPaths: [],
+        secret() {},
+        sh,
+      };
+    },
   };
 }
 

@@ -20,7 +20,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type Diff, ModuleFailure } from "../core/module.ts";
+import { defineModule, type Diff, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, mode, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 import { atomicWriteScript, sha256 } from "./_files.ts";
@@ -333,6 +333,14 @@ export const aptRepository = defineModule({
     "Add or remove an apt source line in sources.list.d with its signed-by key (fetched on the host).",
   freeForm: "repo",
   args: argsSchema,
+  reads: (a) => {
+    if (typeof a.repo !== "string") return [];
+    const filename = a.filename?.replace(/\.list$/, "") ?? defaultFilename(a.repo);
+    if (!filename) return [];
+    const keyring = keyringPath(a.repo, a.keyring, filename);
+    const keyUrl = (a.state ?? "present") === "present" ? a.key_url : undefined;
+    return [{ script: gatherScript(keyring, keyUrl, a.validate_certs === false) }];
+  },
   async run(ctx, a) {
     const filename = a.filename?.replace(/\.list$/, "") ?? defaultFilename(a.repo);
     if (!filename) {
@@ -342,18 +350,31 @@ export const aptRepository = defineModule({
     const hasKeyArg = a.key_url !== undefined || a.key_content !== undefined ||
       a.key_src !== undefined;
     const keyring = keyringPath(a.repo, a.keyring, filename);
-    const r = await ctx.sh(
+    // The gather only reads (the key is downloaded to stdout): it may come from a batch.
+    const r = await readHost(
+      ctx,
       gatherScript(keyring, a.state === "present" ? a.key_url : undefined, !a.validate_certs),
     );
-    const g = parseGather(r.stdout);
-    if (!g.complete) {
+    const read = parseGather(r.stdout);
+    if (!read.complete) {
       throw new ModuleFailure(`could not read apt sources: ${r.stderr.trim()}`, { rc: r.rc });
     }
-    // In check mode an earlier task's predicted file wins over the host.
+    // In check mode an earlier task's predicted files (sources, keyring) win over the host.
+    const modelKey = ctx.check ? ctx.model.file(keyring) : undefined;
+    const g = modelKey === undefined ? read : {
+      ...read,
+      keyring: modelKey === null
+        ? undefined
+        : { mode: a.mode, owner: "root:root", bytes: new TextEncoder().encode(modelKey) },
+    };
     const files = g.files.map((f) => {
       const p = ctx.check ? ctx.model.file(f.path) : undefined;
       return typeof p === "string" ? { ...f, content: p } : f;
     }).filter((f) => !(ctx.check && ctx.model.file(f.path) === null));
+    const predictedList = ctx.check ? ctx.model.file(listPath) : undefined;
+    if (typeof predictedList === "string" && !files.some((f) => f.path === listPath)) {
+      files.push({ path: listPath, content: predictedList });
+    }
     const plan = planSources(files, a.repo, listPath, a.state);
     const warnings = [...plan.warnings];
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { HostModel, type ModuleContext, ModuleFailure, type ShResult } from "../core/module.ts";
+import { HostModel, ModuleFailure } from "../core/module.ts";
 import { encodeB64 } from "./_files.ts";
+import { fakeContext as fakeCtx } from "./_testing.ts";
 import {
   aptRepository,
   checkKey,
@@ -148,24 +149,6 @@ Deno.test("gatherScript + parseGather round trip (curl's exit status survives th
   const o = new TextDecoder().decode((await sh.output()).stdout);
   assert.equal(o, "YWJj\n1\n");
 });
-
-function fakeCtx(check: boolean, model: HostModel, answer: (s: string) => ShResult) {
-  const scripts: string[] = [];
-  const ctx = {
-    host: "h",
-    check,
-    diff: true,
-    model,
-    searchPaths: [],
-    facts: {},
-    secret: () => {},
-    sh: (s: string) => {
-      scripts.push(s);
-      return Promise.resolve(answer(s));
-    },
-  } as unknown as ModuleContext;
-  return { ctx, scripts };
-}
 
 Deno.test("run --check: predicts, records the flag and files, writes nothing", async () => {
   const model = new HostModel();

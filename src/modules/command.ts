@@ -12,7 +12,14 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type ModuleContext, type ModuleResult } from "../core/module.ts";
+import {
+  defineModule,
+  type ModuleContext,
+  type ModuleResult,
+  readHost,
+  type ReadPlanContext,
+  type ReadRequest,
+} from "../core/module.ts";
 import { list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -61,35 +68,62 @@ const common = {
   executable: str().optional(),
 };
 
-/** Would creates/removes let the command run? Returns a skip message if not. */
+function guardScript(a: { creates?: string; removes?: string }): string | undefined {
+  if (!a.creates && !a.removes) return undefined;
+  return `${a.creates ? `[ -e ${shq(a.creates)} ] && echo creates\n` : ""}${
+    a.removes ? `[ -e ${shq(a.removes)} ] || echo removes\n` : ""
+  }true\n`;
+}
+
+/** Would creates/removes let the command run? Returns the path that says no, if one does. */
 async function guard(
   ctx: ModuleContext,
   a: { creates?: string; removes?: string },
-): Promise<string | undefined> {
-  if (!a.creates && !a.removes) return undefined;
-  const r = await ctx.sh(
-    `${a.creates ? `[ -e ${shq(a.creates)} ] && echo creates\n` : ""}${
-      a.removes ? `[ -e ${shq(a.removes)} ] || echo removes\n` : ""
-    }true\n`,
-  );
-  if (r.stdout.includes("creates")) return `skipped, since ${a.creates} exists`;
-  if (r.stdout.includes("removes")) return `skipped, since ${a.removes} does not exist`;
+): Promise<{ path: string; state: "exists" | "does not exist" } | undefined> {
+  const script = guardScript(a);
+  if (script === undefined) return undefined;
+  const r = await readHost(ctx, script);
+  if (r.stdout.includes("creates")) return { path: a.creates!, state: "exists" };
+  if (r.stdout.includes("removes")) return { path: a.removes!, state: "does not exist" };
   return undefined;
+}
+
+/** The script a command runs as, without stdin (the form batched as a read). */
+function commandBody(script: string, a: { chdir?: string }): string {
+  return `${a.chdir ? `cd ${shq(a.chdir)} || exit 1\n` : ""}${script} </dev/null\n`;
+}
+
+/**
+ * A task that says it changes nothing (`changed_when: false`, `check_mode:
+ * false`) and has no stdin or creates/removes runs as a read, batched with
+ * other reads. The read it makes, for {@linkcode Module.reads}.
+ */
+function commandReads(
+  script: string | undefined,
+  a: { chdir?: string; stdin?: string; creates?: string; removes?: string },
+  rc: ReadPlanContext,
+): ReadRequest[] {
+  const guard = guardScript(a);
+  if (guard !== undefined) return [{ script: guard }];
+  if (script === undefined || !rc.readOnly || rc.check || a.stdin !== undefined) return [];
+  return [{ script: commandBody(script, a) }];
 }
 
 async function runScript(
   ctx: ModuleContext,
   script: string,
   a: { chdir?: string; stdin?: string },
-  cmd: string,
+  cmd: string | readonly string[],
 ): Promise<ModuleResult> {
-  let body = a.chdir ? `cd ${shq(a.chdir)} || exit 1\n` : "";
+  let body: string;
   if (a.stdin !== undefined) {
     const tag = "DROVER_STDIN_" + crypto.randomUUID().replaceAll("-", "");
-    body += `${script} <<'${tag}'\n${a.stdin}\n${tag}\n`;
-  } else body += `${script} </dev/null\n`;
+    body = `${
+      a.chdir ? `cd ${shq(a.chdir)} || exit 1\n` : ""
+    }${script} <<'${tag}'\n${a.stdin}\n${tag}\n`;
+  } else body = commandBody(script, a);
   const start = Date.now();
-  const r = await ctx.sh(body);
+  const r = ctx.readOnly && a.stdin === undefined ? await readHost(ctx, body) : await ctx.sh(body);
   const stdout = r.stdout.replace(/\n$/, "");
   const stderr = r.stderr.replace(/\n$/, "");
   return {
@@ -110,6 +144,46 @@ async function runScript(
   };
 }
 
+/**
+ * What `command` and `shell` share: skip when creates/removes say so, predict
+ * in check mode, else run `script` (`cmd` is what the user sees).
+ */
+async function execute(
+  ctx: ModuleContext,
+  script: string,
+  a: { creates?: string; removes?: string; chdir?: string; stdin?: string },
+  cmd: string | readonly string[],
+): Promise<ModuleResult> {
+  const skip = await guard(ctx, a);
+  if (skip) {
+    // Ansible's result: rc 0, the reason in stdout (and msg), not a change.
+    const stdout = `skipped, since ${skip.path} ${skip.state}`;
+    return {
+      changed: false,
+      msg: `${ctx.check ? "Would" : "Did"} not run command since '${skip.path}' ${skip.state}`,
+      data: { rc: 0, stdout, stderr: "", stdout_lines: [stdout], stderr_lines: [], cmd },
+    };
+  }
+  if (ctx.check) {
+    // Ansible runs nothing in check mode: a change when creates/removes say it would run,
+    // else a skip.
+    const guarded = a.creates !== undefined || a.removes !== undefined;
+    return {
+      changed: guarded,
+      skipped: !guarded,
+      msg: "Command would have run if not in check mode",
+      data: { rc: 0, stdout: "", stderr: "", stdout_lines: [], stderr_lines: [], cmd },
+    };
+  }
+  return await runScript(ctx, script, a, cmd);
+}
+
+function shellScript(cmd: string, executable: string | undefined): string {
+  return executable && !/(^|\/)sh$/.test(executable)
+    ? `${shq(executable)} -c ${shq(cmd)}`
+    : `(\n${cmd}\n)`;
+}
+
 /** The `command` module: no shell features; words are passed as they are. */
 export const command = defineModule({
   name: "command",
@@ -120,18 +194,13 @@ export const command = defineModule({
     .refine((a) => (a.cmd === undefined) !== (a.argv === undefined), {
       message: "give exactly one of 'cmd' (free form) or 'argv'",
     }),
+  reads: (a, rc) => {
+    const words = a.argv ?? (a.cmd === undefined ? undefined : shlexSplit(a.cmd));
+    return commandReads(words && `exec ${words.map(shq).join(" ")}`, a, rc);
+  },
   async run(ctx, a) {
-    const skip = await guard(ctx, a);
-    if (skip) {
-      return {
-        changed: false,
-        msg: skip,
-        data: { rc: 0, stdout: "", stderr: "", stdout_lines: [], stderr_lines: [] },
-      };
-    }
     const words = a.argv ?? shlexSplit(a.cmd!);
-    if (ctx.check) return { changed: true, msg: `would run: ${words.join(" ")}` };
-    return await runScript(ctx, `exec ${words.map(shq).join(" ")}`, a, words.join(" "));
+    return await execute(ctx, `exec ${words.map(shq).join(" ")}`, a, words);
   },
 });
 
@@ -141,19 +210,9 @@ export const shell = defineModule({
   doc: "Run a command in the host's shell (pipes, redirects); use creates/removes for idempotence.",
   freeForm: "cmd",
   args: z.object({ cmd: str(), ...common }).strict(),
+  reads: (a, rc) =>
+    commandReads(a.cmd === undefined ? undefined : shellScript(a.cmd, a.executable), a, rc),
   async run(ctx, a) {
-    const skip = await guard(ctx, a);
-    if (skip) {
-      return {
-        changed: false,
-        msg: skip,
-        data: { rc: 0, stdout: "", stderr: "", stdout_lines: [], stderr_lines: [] },
-      };
-    }
-    if (ctx.check) return { changed: true, msg: `would run: ${a.cmd}` };
-    const script = a.executable && !/(^|\/)sh$/.test(a.executable)
-      ? `${shq(a.executable)} -c ${shq(a.cmd)}`
-      : `(\n${a.cmd}\n)`;
-    return await runScript(ctx, script, a, a.cmd);
+    return await execute(ctx, shellScript(a.cmd, a.executable), a, a.cmd);
   },
 });

@@ -24,7 +24,13 @@
  */
 import { z } from "zod";
 import { parse as parseYaml } from "yaml";
-import { defineModule, type Diff, type HostModel, ModuleFailure } from "../core/module.ts";
+import {
+  defineModule,
+  type Diff,
+  type HostModel,
+  ModuleFailure,
+  readHost,
+} from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -552,10 +558,15 @@ export const dockerCompose = defineModule({
   doc:
     "Bring a Compose project up, stop, restart or remove it (docker compose, docker-compose, podman-compose).",
   args: composeArgs,
+  reads: (a, rc) => {
+    const cmd = pickComposeCommand(a.compose_command, rc.facts.compose_commands);
+    const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, rc.facts);
+    return [{ script: composeGatherScript(a as ComposeArgs, cmd, engine) }];
+  },
   async run(ctx, a) {
     const cmd = pickComposeCommand(a.compose_command, ctx.facts.compose_commands);
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, ctx.facts);
-    const r = await ctx.sh(composeGatherScript(a, cmd, engine));
+    const r = await readHost(ctx, composeGatherScript(a, cmd, engine));
     const s = sections(r.stdout);
     const eng = engineStatus(s);
     const command = (s.get("compose") ?? "").trim() as ComposeCommand | "";

@@ -21,10 +21,12 @@ export const debug = defineModule({
       const value = ctx.templar.evaluate(a.var, ctx.vars);
       return Promise.resolve({ changed: false, data: { [a.var]: value } });
     }
+    const msg = a.msg ?? "Hello world!";
     return Promise.resolve({
       changed: false,
-      msg: typeof a.msg === "string" ? a.msg : JSON.stringify(a.msg ?? "Hello world!"),
-      data: { msg: a.msg ?? "Hello world!" },
+      // A list or mapping stays one: registered and printed as data, as in Ansible.
+      msg: typeof msg === "string" ? msg : undefined,
+      data: { msg },
     });
   },
 });

@@ -13,7 +13,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type Diff, ModuleFailure } from "../core/module.ts";
+import { defineModule, type Diff, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 import { parseSs } from "../facts/mod.ts";
@@ -56,6 +56,9 @@ export function portHolders(
   return out.sort((a, b) => a.port - b.port);
 }
 
+const PORTS_SCRIPT =
+  `ss -ltnpH 2>/dev/null || true\necho @@docker\nif command -v docker >/dev/null 2>&1; then timeout 10 docker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null </dev/null; fi\n`;
+
 /** `drover_ports`: fail when a port is held by something the run will not stop. */
 export const droverPorts = defineModule({
   name: "drover_ports",
@@ -66,10 +69,9 @@ export const droverPorts = defineModule({
     allow_processes: list(str()).default([]),
     allow_containers: list(str()).default([]),
   }).strict(),
+  reads: () => [{ script: PORTS_SCRIPT }],
   async run(ctx, a) {
-    const r = await ctx.sh(
-      `ss -ltnpH 2>/dev/null || true\necho @@docker\nif command -v docker >/dev/null 2>&1; then timeout 10 docker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null </dev/null; fi\n`,
-    );
+    const r = await readHost(ctx, PORTS_SCRIPT);
     const [ss, docker] = r.stdout.split("@@docker\n");
     const holders = portHolders(a.ports, ss ?? "", docker ?? "");
     const bad = holders.filter((h) =>
@@ -102,10 +104,22 @@ export const droverPorts = defineModule({
 });
 
 /** A recorded path. */
-interface RecordedPath {
+export interface RecordedPath {
   readonly path: string;
   readonly present: boolean;
   readonly sha256?: string;
+  /** Octal mode, owner and group names (records made before they were kept lack them). */
+  readonly mode?: string;
+  readonly owner?: string;
+  readonly group?: string;
+}
+
+/** What a path holds now, as {@linkcode planRestore} compares it with the record. */
+export interface CurrentPath {
+  readonly sha256: string;
+  readonly mode?: string;
+  readonly owner?: string;
+  readonly group?: string;
 }
 
 /** The record migrate writes before changing anything. */
@@ -126,7 +140,14 @@ export function parseRecordScan(
   for (const line of out.split("\n")) {
     const [kind, ...rest] = line.split("\t");
     if (kind === "path") {
-      paths.push({ path: rest[0], present: rest[1] === "present", sha256: rest[2] || undefined });
+      paths.push({
+        path: rest[0],
+        present: rest[1] === "present",
+        sha256: rest[2] || undefined,
+        mode: rest[3] || undefined,
+        owner: rest[4] || undefined,
+        group: rest[5] || undefined,
+      });
     }
     if (kind === "unit") {
       units[rest[0]] = { enabled: rest[1] || "not-found", active: rest[2] || "inactive" };
@@ -145,6 +166,10 @@ export function parseMeasures(out: string): Record<string, string> {
   return m;
 }
 
+function catManifest(path: string): string {
+  return `cat ${shq(path)} 2>/dev/null || true\n`;
+}
+
 /** `drover_record`: keep a copy of what migrate will change (once: the first record wins). */
 export const droverRecord = defineModule({
   name: "drover_record",
@@ -158,9 +183,11 @@ export const droverRecord = defineModule({
     /** Shell commands run only when the record is made; their output is kept under `facts`. */
     measure: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   }).strict(),
+  reads: (a) =>
+    typeof a.dir === "string" ? [{ script: catManifest(`${a.dir}/manifest.json`) }] : [],
   async run(ctx, a) {
     const manifest = `${a.dir}/manifest.json`;
-    const existing = await ctx.sh(`cat ${shq(manifest)} 2>/dev/null || true\n`);
+    const existing = await readHost(ctx, catManifest(manifest));
     if (existing.stdout.trim()) {
       return {
         changed: false,
@@ -182,7 +209,7 @@ for p in ${a.paths.map(shq).join(" ")}; do
     d=${shq(`${a.dir}/files`)}"$(dirname -- "$p")"
     mkdir -p "$d"
     cp -a -- "$p" "$d/"
-    printf 'path\\t%s\\tpresent\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)"
+    printf 'path\\t%s\\tpresent\\t%s\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)" "$(stat -c '%a\t%U\t%G' -- "$p")"
   else
     printf 'path\\t%s\\tabsent\\t\\n' "$p"
   fi
@@ -228,17 +255,24 @@ ${
 /** What restoring a record would do to each path. Pure. */
 export function planRestore(
   record: MigrationRecord,
-  current: Readonly<Record<string, string | null>>,
+  current: Readonly<Record<string, CurrentPath | null>>,
   include: (path: string) => boolean,
 ): { path: string; action: "restore" | "remove" }[] {
   const out: { path: string; action: "restore" | "remove" }[] = [];
   for (const p of record.paths) {
     if (!include(p.path)) continue;
     const now = current[p.path] ?? null;
-    if (p.present && now !== p.sha256) out.push({ path: p.path, action: "restore" });
+    const same = now !== null && now.sha256 === (p.sha256 ?? "") &&
+      (["mode", "owner", "group"] as const).every((k) => p[k] === undefined || p[k] === now[k]);
+    if (p.present && !same) out.push({ path: p.path, action: "restore" });
     if (!p.present && now !== null) out.push({ path: p.path, action: "remove" });
   }
   return out;
+}
+
+/** One line of `--diff` for a path's content and attributes. */
+function describePath(p: CurrentPath): string {
+  return `sha256 ${p.sha256}${p.mode ? ` mode ${p.mode} ${p.owner}:${p.group}` : ""}\n`;
 }
 
 /** `drover_restore`: put recorded files back byte for byte (and remove files that did not exist). */
@@ -262,28 +296,32 @@ export const droverRestore = defineModule({
     const record = JSON.parse(m.stdout) as MigrationRecord;
     const cur = await ctx.sh(
       record.paths.map((p) =>
-        `if [ -e ${shq(p.path)} ]; then printf '%s\\t%s\\n' ${shq(p.path)} "$(sha256sum -- ${
+        `p=${
           shq(p.path)
-        } 2>/dev/null | cut -d' ' -f1)"; fi\n`
+        }; if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\\t%s\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)" "$(stat -c '%a\t%U\t%G' -- "$p")"; fi\n`
       ).join("") + "true\n",
     );
-    const current: Record<string, string | null> = {};
+    const current: Record<string, CurrentPath | null> = {};
     for (const line of cur.stdout.split("\n")) {
-      const [p, sha] = line.split("\t");
-      if (p) current[p] = sha ?? "";
+      const [p, sha, mode, owner, group] = line.split("\t");
+      if (p) current[p] = { sha256: sha ?? "", mode, owner, group };
     }
     const plan = planRestore(
       record,
       current,
       (p) => !a.exclude.some((e) => p === e || p.startsWith(e.endsWith("/") ? e : `${e}/`)),
     );
-    const diff: Diff[] = plan.map((s) => ({
-      target: s.path,
-      before: current[s.path] ? `sha256 ${current[s.path]}\n` : "absent\n",
-      after: s.action === "remove"
-        ? "absent\n"
-        : `sha256 ${record.paths.find((p) => p.path === s.path)!.sha256} (restored)\n`,
-    }));
+    const diff: Diff[] = plan.map((s) => {
+      const was = record.paths.find((p) => p.path === s.path)!;
+      const now = current[s.path];
+      return {
+        target: s.path,
+        before: now ? describePath(now) : "absent\n",
+        after: s.action === "remove"
+          ? "absent\n"
+          : describePath({ ...was, sha256: was.sha256 ?? "" }),
+      };
+    });
     if (!ctx.check && plan.length) {
       const script = "set -e\n" +
         plan.map((s) =>
@@ -291,7 +329,7 @@ export const droverRestore = defineModule({
             ? `rm -f -- ${shq(s.path)}\n`
             : `t=${shq(s.path)}; src=${
               shq(`${a.dir}/files${s.path}`)
-            }; tmp=$(mktemp "$(dirname -- "$t")/.drover.XXXXXXXX"); cp -a -- "$src" "$tmp"; mv -f -- "$tmp" "$t"\n`
+            }; mkdir -p -- "$(dirname -- "$t")"; tmp=$(mktemp "$(dirname -- "$t")/.drover.XXXXXXXX"); cp -a -- "$src" "$tmp"; mv -f -- "$tmp" "$t"\n`
         ).join("");
       const r = await ctx.sh(script);
       if (r.rc !== 0) throw new ModuleFailure(`restore failed: ${r.stderr.trim()}`);

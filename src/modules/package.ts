@@ -21,7 +21,14 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type Diff, type ModuleContext, ModuleFailure } from "../core/module.ts";
+import {
+  defineModule,
+  type Diff,
+  type HostModel,
+  type ModuleContext,
+  ModuleFailure,
+  readHost,
+} from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -44,7 +51,9 @@ const argsSchema = z.object({
   deb: str().optional().describe(
     "apt: path ON THE HOST of a .deb to install (apt-get install ./file.deb); idempotent by its Package/Version",
   ),
-  purge: bool().default(false).describe("apt: with state absent, also remove configuration files"),
+  purge: bool().default(false).describe(
+    "With state absent, also remove configuration files (dnf/yum: the FILE.rpmsave copies)",
+  ),
   allow_downgrade: bool().optional().describe(
     "Allow installing a pinned version lower than the installed one",
   ),
@@ -397,7 +406,7 @@ export function planPackages(input: PlanInput): PkgChange[] {
       if (info?.installed) {
         out.push({
           name: spec.name,
-          action: input.purge && mgr === "apt" ? "purge" : "remove",
+          action: input.purge ? "purge" : "remove",
           arg: spec.name,
           before: info.installed,
         });
@@ -588,7 +597,10 @@ ${SECTION}${
       ? `s update; out=$(${mgr} -q -y makecache 2>&1); echo "$?"; printf '%s\\n' "$out" | tail -n 15\n`
       : ""
   }s rpm; rpm -q --qf '${RPM_FMT}' ${o.names.map(shq).join(" ")} 2>/dev/null
-s avail; ${mgr} -q list --showduplicates --available ${o.names.map(shq).join(" ")} 2>/dev/null
+s avail; { err=$(${mgr} -q -y list --showduplicates --available ${
+    o.names.map(shq).join(" ")
+  } 2>&1 >&3); } 3>&1
+s availerr; printf '%s\n' "$err" | grep -E '^(Error|Failed)' | grep -v 'No matching Packages' | head -n 5
 s end
 `;
 }
@@ -636,6 +648,20 @@ ${SECTION}${
   const up = o.changes.filter((c) => c.action === "upgrade");
   const pinnedUp = up.filter((c) => c.arg !== c.name).map((c) => shq(c.arg)).join(" ");
   const plainUp = up.filter((c) => c.arg === c.name).map((c) => shq(c.arg)).join(" ");
+  // rpm keeps changed config files as FILE.rpmsave (and so the package's
+  // directory holding them); purge removes those too.
+  const gone = by("purge");
+  const purge = gone
+    ? `cf=$(rpm -qc ${gone} 2>/dev/null | grep '^/' || true)
+dirs=$(rpm -q --qf '[%{FILEMODES:perms} %{FILENAMES}\\n]' ${gone} 2>/dev/null | sed -n 's/^d[^ ]* //p')
+${m} -y remove ${gone}
+printf '%s\\n' "$cf" | while IFS= read -r f; do
+  [ -n "$f" ] && [ -e "$f.rpmsave" ] || continue
+  rm -f -- "$f.rpmsave"
+  if printf '%s\\n' "$dirs" | grep -qxF -- "\${f%/*}"; then rmdir -- "\${f%/*}" 2>/dev/null || true; fi
+done
+`
+    : "";
   return `set -e
 export LC_ALL=C
 ${SECTION}${
@@ -646,7 +672,7 @@ ${SECTION}${
     by("downgrade") ? `${m} -y downgrade ${by("downgrade")}\n` : ""
   }${
     by("remove") ? `${m} -y remove ${by("remove")}\n` : ""
-  }s rpm; rpm -q --qf '${RPM_FMT}' ${names} 2>/dev/null || true
+  }${purge}s rpm; rpm -q --qf '${RPM_FMT}' ${names} 2>/dev/null || true
 `;
 }
 
@@ -688,6 +714,17 @@ function failure(what: string, r: { rc: number; stdout: string; stderr: string }
   });
 }
 
+/** dnf/yum: say why a package is missing (a repository that failed to load, e.g. a bad signature). */
+function withRepoErrors<T>(errors: string | undefined, plan: () => T): T {
+  try {
+    return plan();
+  } catch (e) {
+    const why = (errors ?? "").trim().split("\n").join(" ");
+    if (!(e instanceof ModuleFailure) || !why) throw e;
+    throw new ModuleFailure(`${e.message}: ${why}`, e.data);
+  }
+}
+
 function pkgDiff(changes: readonly PkgChange[]): Diff[] {
   if (changes.length === 0) return [];
   const line = (c: PkgChange, v: string | undefined) => `${c.name}: ${v ?? "(absent)"}\n`;
@@ -700,6 +737,42 @@ function pkgDiff(changes: readonly PkgChange[]): Diff[] {
   }];
 }
 
+/** The cache update a run wants and the gather's options. Pure. */
+function gatherFor(
+  mgr: PkgMgr,
+  a: Pick<PackageArgs, "update_cache" | "cache_valid_time" | "name" | "deb" | "lock_timeout">,
+  model: HostModel,
+  check: boolean,
+): { update: ReturnType<typeof updateMode>; gather: GatherOptions } {
+  const sourcesFlag = mgr === "apt" ? "apt:sources-changed" : "dnf:repos-changed";
+  const sourcesChanged = model.flag<boolean>(sourcesFlag) === true;
+  const update = updateMode({
+    updateCache: a.update_cache,
+    cacheValidTime: a.cache_valid_time,
+    // dnf fetches a new repository's metadata by itself.
+    sourcesChanged: sourcesChanged && mgr === "apt",
+  });
+  const queryNames = [...new Set(a.name.map((s) => parseSpec(mgr, s).name))];
+  // dnf/yum: "foo-2" may be a package's whole name; ask about that too.
+  for (const s of a.name) {
+    const whole = s.trim();
+    if (mgr !== "apt" && !queryNames.includes(whole) && NAME_RE.test(whole)) {
+      queryNames.push(whole);
+    }
+  }
+  return {
+    update,
+    gather: {
+      mgr,
+      names: queryNames,
+      deb: a.deb,
+      update: check ? { mode: "never", validTime: 0 } : update,
+      lockTimeout: a.lock_timeout,
+      readOnly: check,
+    },
+  };
+}
+
 /** The `package` module (aliases `apt`, `dnf`, `yum`). */
 export const packageModule = defineModule({
   name: "package",
@@ -707,6 +780,13 @@ export const packageModule = defineModule({
   doc: "Install, upgrade or remove packages with apt, dnf or yum (version pins, local .deb).",
   freeForm: "name",
   args: argsSchema,
+  reads: (a, rc) => {
+    const m = (a.use ?? "auto") === "auto" ? rc.facts.pkg_mgr : a.use;
+    if ((m !== "apt" && m !== "dnf" && m !== "yum") || !Array.isArray(a.name)) return [];
+    if (a.deb !== undefined && (m !== "apt" || a.deb.includes("://"))) return [];
+    const { gather } = gatherFor(m, { lock_timeout: 300, ...a, name: a.name }, rc.model, rc.check);
+    return gather.update.mode === "never" ? [{ script: gatherScript(gather) }] : [];
+  },
   async run(ctx, a) {
     const mgr = pickManager(ctx, a.use);
     if (a.deb !== undefined && mgr !== "apt") {
@@ -715,31 +795,14 @@ export const packageModule = defineModule({
     if (a.deb !== undefined && a.deb.includes("://")) {
       throw new ModuleFailure("'deb' must be a path on the host; download it first (get_url)");
     }
-    const sourcesFlag = mgr === "apt" ? "apt:sources-changed" : "dnf:repos-changed";
-    const sourcesChanged = ctx.model.flag<boolean>(sourcesFlag) === true;
-    const update = updateMode({
-      updateCache: a.update_cache,
-      cacheValidTime: a.cache_valid_time,
-      // dnf fetches a new repository's metadata by itself.
-      sourcesChanged: sourcesChanged && mgr === "apt",
-    });
+    const { update, gather } = gatherFor(mgr, a, ctx.model, ctx.check);
+    const sourcesChanged = ctx.model.flag<boolean>(
+      mgr === "apt" ? "apt:sources-changed" : "dnf:repos-changed",
+    ) === true;
     const specsRaw = a.name;
-    const queryNames = [...new Set(specsRaw.map((s) => parseSpec(mgr, s).name))];
-    // dnf/yum: "foo-2" may be a package's whole name; ask about that too.
-    for (const s of specsRaw) {
-      const whole = s.trim();
-      if (mgr !== "apt" && !queryNames.includes(whole) && NAME_RE.test(whole)) {
-        queryNames.push(whole);
-      }
-    }
-    const r = await ctx.sh(gatherScript({
-      mgr,
-      names: queryNames,
-      deb: a.deb,
-      update: ctx.check ? { mode: "never", validTime: 0 } : update,
-      lockTimeout: a.lock_timeout,
-      readOnly: ctx.check,
-    }));
+    const gs = gatherScript(gather);
+    // Without a cache update the gather only reads: it may come from a batch.
+    const r = gather.update.mode === "never" ? await readHost(ctx, gs) : await ctx.sh(gs);
     const sec = sections(r.stdout);
     if (!sec.has("end")) throw failure(`reading package state with ${mgr}`, r);
     let cacheUpdated = false;
@@ -772,17 +835,18 @@ export const packageModule = defineModule({
     const [now, stamp, lists] = (sec.get("cache") ?? "0 0 0").split(" ").map(Number);
     const stale = update.mode === "always" ||
       (update.mode === "if-older" && now - stamp >= update.validTime);
-    const changes = planPackages({
-      mgr,
-      specs,
-      state: a.state,
-      inventory,
-      purge: a.purge,
-      allowDowngrade: a.allow_downgrade,
-      // In check mode nothing is fetched: trust an earlier task's new sources,
-      // or an apt cache that was never filled and would be updated.
-      reposPending: ctx.check && (sourcesChanged || (stale && lists === 0)),
-    });
+    const changes = withRepoErrors(sec.get("availerr"), () =>
+      planPackages({
+        mgr,
+        specs,
+        state: a.state,
+        inventory,
+        purge: a.purge,
+        allowDowngrade: a.allow_downgrade,
+        // In check mode nothing is fetched: trust an earlier task's new sources,
+        // or an apt cache that was never filled and would be updated.
+        reposPending: ctx.check && (sourcesChanged || (stale && lists === 0)),
+      }));
     if (a.deb !== undefined) {
       const ctl = (sec.get("deb") ?? "").split("\n");
       const control = ctl.length >= 2 && ctl[0].startsWith("Package: ")

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HostModel, type ModuleContext, ModuleFailure, type ShResult } from "../core/module.ts";
-import type { Facts } from "../facts/mod.ts";
+import { fakeContext } from "./_testing.ts";
 import {
   applyScript,
   compareDebVersions,
@@ -299,21 +299,7 @@ function fakeCtx(
   model: HostModel,
   answer: (script: string) => ShResult,
 ): { ctx: ModuleContext; scripts: string[] } {
-  const scripts: string[] = [];
-  const ctx = {
-    host: "h",
-    check,
-    diff: true,
-    facts: { pkg_mgr: "apt" } as Facts,
-    model,
-    searchPaths: [],
-    secret: () => {},
-    sh: (s: string) => {
-      scripts.push(s);
-      return Promise.resolve(answer(s));
-    },
-  } as unknown as ModuleContext;
-  return { ctx, scripts };
+  return fakeContext(check, model, answer, { pkg_mgr: "apt" });
 }
 
 const gathered = (policy: string, dpkg: string, lists = 3) => ({

@@ -20,7 +20,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type ModuleContext, ModuleFailure } from "../core/module.ts";
+import { defineModule, type ModuleContext, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -46,7 +46,12 @@ const argsSchema = z.object({
   masked: a.masked,
   daemon_reload: a.daemon_reload || a["daemon-reload"] === true,
   no_block: a.no_block,
-})).refine((a) => a.name !== undefined && a.name !== "", { message: "'name' is required" })
+})).refine(
+  (a) =>
+    (a.name !== undefined && a.name !== "") ||
+    (a.daemon_reload && a.state === undefined && a.enabled === undefined && a.masked === undefined),
+  { message: "'name' is required (only daemon_reload may go without one)" },
+)
   .refine(
     (a) =>
       a.state !== undefined || a.enabled !== undefined || a.masked !== undefined ||
@@ -290,12 +295,29 @@ export const systemdService = defineModule({
   aliases: ["systemd", "service"],
   doc: "Start, stop, restart, reload, enable, disable or mask a systemd unit.",
   args: argsSchema,
+  reads: (a, rc) =>
+    typeof a.name === "string" && rc.facts.systemd_running && !(a.daemon_reload && !rc.check)
+      ? [{ script: gatherScript(unitName(a.name), false) }]
+      : [],
   async run(ctx, a) {
-    const unit = unitName(a.name!);
+    if (a.name === undefined) {
+      // `systemd_service: daemon_reload: true` alone: not a change, as in Ansible.
+      if (!ctx.check) {
+        const r = await ctx.sh("systemctl daemon-reload");
+        if (r.rc !== 0) {
+          throw new ModuleFailure(`systemctl daemon-reload failed: ${r.stderr.trim()}`);
+        }
+      }
+      return { changed: false };
+    }
+    const unit = unitName(a.name);
     if (!ctx.facts.systemd_running) {
       throw new ModuleFailure(noSystemdMessage(ctx.facts.pid1, ctx.facts.is_wsl));
     }
-    const r = await ctx.sh(gatherScript(unit, a.daemon_reload && !ctx.check));
+    // daemon-reload is a change; without it the gather only reads (and may come from a batch).
+    const doReload = a.daemon_reload && !ctx.check;
+    const gs = gatherScript(unit, doReload);
+    const r = doReload ? await ctx.sh(gs) : await readHost(ctx, gs);
     const sec = sections(r.stdout);
     if (!sec.has("end")) {
       throw new ModuleFailure(`could not read the state of ${unit}: ${r.stderr.trim()}`, {
@@ -338,11 +360,17 @@ export const systemdService = defineModule({
     const plan = planUnit(unit, status, a);
     warnings.push(...plan.warnings);
     const changed = plan.verbs.length > 0;
+    // restarted/reloaded leave the state as it was: say so, or the diff would be empty.
+    const bounced = plan.verbs.filter((v) => v === "restart" || v === "reload").map((v) => DONE[v]);
     const diff = changed
-      ? [{ target: unit, before: describe(plan.before), after: describe(plan.after) }]
+      ? [{
+        target: unit,
+        before: describe(plan.before),
+        after: describe(plan.after) + (bounced.length ? `action: ${bounced.join(", ")}\n` : ""),
+      }]
       : [];
     const data = {
-      name: unit,
+      name: a.name,
       state: plan.after.running ? "started" : "stopped",
       enabled: plan.after.enabled,
       status: {

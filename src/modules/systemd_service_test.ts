@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { HostModel, type ModuleContext, ModuleFailure, type ShResult } from "../core/module.ts";
+import { HostModel, ModuleFailure, type ShResult } from "../core/module.ts";
 import type { Facts } from "../facts/mod.ts";
+import { fakeContext } from "./_testing.ts";
 import {
   applyScript,
   FRESH_UNIT,
@@ -123,20 +124,12 @@ function fakeCtx(
   answer: (s: string) => ShResult,
   facts: Partial<Facts> = {},
 ) {
-  const scripts: string[] = [];
-  const ctx = {
-    host: "h",
-    check,
-    diff: true,
-    model,
-    facts: { systemd_running: true, is_wsl: false, pid1: "systemd", ...facts },
-    secret: () => {},
-    sh: (s: string) => {
-      scripts.push(s);
-      return Promise.resolve(answer(s));
-    },
-  } as unknown as ModuleContext;
-  return { ctx, scripts };
+  return fakeContext(check, model, answer, {
+    systemd_running: true,
+    is_wsl: false,
+    pid1: "systemd",
+    ...facts,
+  });
 }
 
 const missing = () => ({

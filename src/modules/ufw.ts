@@ -22,7 +22,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type Diff, ModuleFailure } from "../core/module.ts";
+import { defineModule, type Diff, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -462,8 +462,9 @@ export const ufw = defineModule({
   name: "ufw",
   doc: "Manage ufw: rules (with comments), default policies, logging, enabled/disabled.",
   args: argsSchema,
+  reads: () => [{ script: GATHER_SCRIPT }],
   async run(ctx, a) {
-    const r = await ctx.sh(GATHER_SCRIPT);
+    const r = await readHost(ctx, GATHER_SCRIPT);
     const sec = sections(r.stdout);
     if (!sec.has("end")) {
       throw new ModuleFailure(`could not read the ufw state: ${r.stderr.trim()}`, { rc: r.rc });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { HostModel, type ModuleContext, ModuleFailure, type ShResult } from "../core/module.ts";
+import { HostModel, ModuleFailure } from "../core/module.ts";
+import { fakeContext as fakeCtx } from "./_testing.ts";
 import {
   applyScript,
   FRESH_UFW,
@@ -265,20 +266,6 @@ Deno.test("args: aliases, comment with ' rejected, something to do", () => {
   assert.equal(ufw.args.safeParse({ port: 1 }).success, false);
   assert.equal(ufw.args.safeParse({ rule: "allow", insert: 1 }).success, false);
 });
-
-function fakeCtx(check: boolean, model: HostModel, answer: (s: string) => ShResult) {
-  const scripts: string[] = [];
-  const ctx = {
-    check,
-    model,
-    facts: {},
-    sh: (s: string) => {
-      scripts.push(s);
-      return Promise.resolve(answer(s));
-    },
-  } as unknown as ModuleContext;
-  return { ctx, scripts };
-}
 
 Deno.test("run --check: ufw not installed yet but installed by an earlier task", async () => {
   const model = new HostModel();

@@ -19,7 +19,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, type HostModel, ModuleFailure } from "../core/module.ts";
+import { defineModule, type HostModel, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { heredocTag, shq } from "../connection/quote.ts";
 import { encodeB64 } from "./_files.ts";
@@ -347,6 +347,15 @@ export const uri = defineModule({
   aliases: ["ansible.builtin.uri"],
   doc: "Make an HTTP request from the host (curl, or GNU wget) and check the status code.",
   args: uriArgs,
+  reads: (a) => {
+    const u = a as UriArgs;
+    return READ_ONLY.has(u.method)
+      ? [{
+        script: `${httpFunction(uriRequest(u))}drover_http\n`,
+        timeoutMs: (u.timeout + 15) * 1000,
+      }]
+      : [];
+  },
   async run(ctx, a) {
     for (const [k, v] of Object.entries(a.headers)) if (SECRET_HEADER.test(k)) ctx.secret(v);
     if (a.url_password) ctx.secret(a.url_password);
@@ -359,9 +368,12 @@ export const uri = defineModule({
       };
     }
     const started = Date.now();
-    const r = await ctx.sh(`${httpFunction(req)}drover_http\n`, {
-      timeoutMs: (a.timeout + 15) * 1000,
-    });
+    // GET, HEAD and OPTIONS change nothing: the request may come from a batch of reads.
+    const script = `${httpFunction(req)}drover_http\n`;
+    const timeoutMs = (a.timeout + 15) * 1000;
+    const r = READ_ONLY.has(a.method)
+      ? await readHost(ctx, script, { timeoutMs })
+      : await ctx.sh(script, { timeoutMs });
     const res = parseHttpOutput(r.stdout);
     const json = (() => {
       try {

@@ -10,7 +10,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, ModuleFailure } from "../core/module.ts";
+import { defineModule, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 
@@ -26,6 +26,12 @@ export function planGroups(
   }
   const same = want.length === current.length && want.every((g) => current.includes(g));
   return same ? undefined : [...want];
+}
+
+function idScript(name: string): string {
+  return `if id -u ${shq(name)} >/dev/null 2>&1; then echo yes; id -gn ${shq(name)}; id -nG ${
+    shq(name)
+  }; else echo no; fi\n`;
 }
 
 /** The `user` module (groups only). */
@@ -44,12 +50,9 @@ export const user = defineModule({
      */
     package_groups: list(str()).optional(),
   }).strict(),
+  reads: (a) => typeof a.name === "string" ? [{ script: idScript(a.name) }] : [],
   async run(ctx, a) {
-    const r = await ctx.sh(
-      `if id -u ${shq(a.name)} >/dev/null 2>&1; then echo yes; id -gn ${shq(a.name)}; id -nG ${
-        shq(a.name)
-      }; else echo no; fi\n`,
-    );
+    const r = await readHost(ctx, idScript(a.name));
     const [exists, primary, all] = r.stdout.split("\n");
     if (exists !== "yes") {
       const pending = ctx.check &&
@@ -67,7 +70,8 @@ export const user = defineModule({
       throw new ModuleFailure(`user ${a.name} does not exist`);
     }
     const current = (all ?? "").trim().split(/\s+/).filter((g) => g && g !== primary);
-    const next = planGroups(current, a.groups, a.append);
+    // The primary group is never among the supplementary ones `id` lists: wanting it is a no-op.
+    const next = planGroups(current, a.groups.filter((g) => g !== primary), a.append);
     if (!next) return { changed: false, data: { name: a.name, groups: current } };
     const diff = [{
       target: `user ${a.name}`,

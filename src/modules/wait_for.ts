@@ -27,7 +27,7 @@
  * ```
  */
 import { z } from "zod";
-import { defineModule, ModuleFailure } from "../core/module.ts";
+import { defineModule, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 import { sections } from "./docker_compose.ts";
@@ -246,14 +246,30 @@ export const waitFor = defineModule({
   aliases: ["ansible.builtin.wait_for"],
   doc: "Wait until a port is open/closed, a file exists/matches/is gone, or a URL answers.",
   args: waitForArgs,
+  reads: (a, rc) => {
+    const w = a as WaitForArgs;
+    const up = w.state === "started" || w.state === "present";
+    const once = checkModeSkip(rc.check, modelFlags(rc.model), describeWait(w), up) !== undefined;
+    return once || w.delay === 0
+      ? [{ script: waitScript(w, true), timeoutMs: (w.connect_timeout + 30) * 1000 }]
+      : [];
+  },
   async run(ctx, a) {
     const what = describeWait(a);
     const up = a.state === "started" || a.state === "present";
     const skip = checkModeSkip(ctx.check, modelFlags(ctx.model), what, up);
     const once = skip !== undefined;
-    const r = await ctx.sh(waitScript(a, once), {
-      timeoutMs: (a.timeout + a.delay + a.connect_timeout + 30) * 1000,
-    });
+    // A probe batched with earlier reads that already found it needs no wait (no round trip).
+    const probe = waitScript(a, true);
+    const cached = !once && a.delay === 0 ? ctx.peek?.(probe) : undefined;
+    const r = cached && /^ok\b/.test((sections(cached.stdout).get("done") ?? "").trim())
+      ? cached
+      : once
+      ? await readHost(ctx, probe, { timeoutMs: (a.connect_timeout + 30) * 1000 })
+      : await readHost(ctx, waitScript(a, false), {
+        timeoutMs: (a.timeout + a.delay + a.connect_timeout + 30) * 1000,
+        fresh: true,
+      });
     const s = sections(r.stdout);
     const base = {
       state: a.state,

@@ -75,7 +75,7 @@ async function loadInto(
       isMap(node) && node.items.some((p) => isScalar(p.key) && p.key.value === "import_playbook")
     ) {
       const e = entries(y, node, "import_playbook").find((x) => x.key === "import_playbook")!;
-      const target = String(toJS(y, e.node));
+      const target = str(y, e.node, "import_playbook", e.pos);
       await loadInto(
         isAbsolute(target) ? target : join(baseDir, target),
         plays,
@@ -210,7 +210,13 @@ function str(y: YamlFile, node: Node | null, what: string, at: SourcePos): strin
   if (typeof v === "string" || typeof v === "number") return String(v);
   throw new DroverError(
     `${what} must be a string, got ${
-      v === null ? "nothing" : Array.isArray(v) ? "a list" : typeof v
+      v === null
+        ? "nothing"
+        : Array.isArray(v)
+        ? "a list"
+        : typeof v === "object"
+        ? "a mapping"
+        : typeof v
     }`,
     {
       pos: node ? posOf(y, node) : at,
@@ -253,9 +259,42 @@ function varsMap(
   return toJS(y, node) as Record<string, unknown>;
 }
 
+/**
+ * `environment:` is a mapping of variable names to values, or a template that
+ * renders to one. The names become `export NAME=...` lines, so a name that is
+ * not an identifier is refused here, before anything runs.
+ */
+function environmentOf(
+  y: YamlFile,
+  e: { node: Node | null; pos: SourcePos; keyPos: SourcePos } | undefined,
+): unknown {
+  if (!e || e.node === null) return undefined;
+  const v = toJS(y, e.node);
+  if (typeof v === "string" && isTemplate(v)) return v;
+  for (const x of entries(y, e.node, "environment", e.keyPos)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(x.key)) {
+      throw new DroverError(`invalid environment variable name '${x.key}'`, {
+        pos: x.keyPos,
+        expected: "letters, digits and '_', not starting with a digit",
+      });
+    }
+    const value = toJS(y, x.node);
+    if (value !== null && typeof value === "object") {
+      throw new DroverError(
+        `environment variable '${x.key}' must be text, got a ${
+          Array.isArray(value) ? "list" : "mapping"
+        }`,
+        { pos: x.pos, expected: `${x.key}: some text` },
+      );
+    }
+  }
+  return v;
+}
+
 /** Variable names must be identifiers, as in Ansible. */
 export function checkVarName(name: string, pos?: SourcePos): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+  // `__proto__` would set an object's prototype when variables are merged.
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || name === "__proto__") {
     throw new DroverError(`invalid variable name '${name}'`, {
       pos,
       expected: "letters, digits and '_', not starting with a digit",
@@ -289,7 +328,7 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
   }
   const hostsV = toJS(y, hosts.node);
   const hostPattern = Array.isArray(hostsV)
-    ? hostsV.map(String).join(":")
+    ? items(y, hosts.node, "hosts").map((n) => str(y, n, "a host pattern", posOf(y, n))).join(":")
     : str(y, hosts.node, "hosts", hosts.pos);
   // The pattern's syntax is checked now, so a bad one in a later play stops the run before it starts.
   if (!isTemplate(hostPattern)) matchPattern(new Inventory(y.file), hostPattern, hosts.pos);
@@ -364,7 +403,7 @@ function parsePlay(y: YamlFile, node: Node, baseDir: string): Play {
     tags: get("tags") ? tagsOf(y, get("tags")!.node, get("tags")!.pos) : [],
     checkMode: b("check_mode"),
     noLog: b("no_log"),
-    environment: get("environment") ? toJS(y, get("environment")!.node) : undefined,
+    environment: environmentOf(y, get("environment")),
     pos,
     baseDir,
   };
@@ -412,7 +451,9 @@ function containsTemplate(v: unknown): boolean {
 
 function parseRoleUse(y: YamlFile, node: Node): RoleUse {
   const pos = posOf(y, node);
-  if (isScalar(node)) return { name: String(node.value), params: {}, tags: [], pos };
+  if (isScalar(node) || node === null) {
+    return { name: str(y, node, "a role entry", pos), params: {}, tags: [], pos };
+  }
   const es = entries(y, node, "a role entry", pos);
   const nameE = es.find((e) => e.key === "role" || e.key === "name");
   if (!nameE) {
@@ -508,10 +549,16 @@ function parseItem(y: YamlFile, node: Node, baseDir: string, role?: string): Ite
     ].includes(e.key)
   );
   if (include) {
-    const fileV = toJS(y, include.node);
-    const file = typeof fileV === "object" && fileV !== null
-      ? String((fileV as Record<string, unknown>).file)
-      : String(fileV);
+    const fileE = isMap(include.node)
+      ? entries(y, include.node, include.key, include.pos).find((e) => e.key === "file")
+      : include;
+    if (!fileE) {
+      throw new DroverError(`${include.key} needs a file`, {
+        pos: include.pos,
+        expected: `${include.key}: tasks/other.yml (or file: tasks/other.yml)`,
+      });
+    }
+    const file = str(y, fileE.node, include.key, fileE.pos);
     const loop = get("loop") ?? get("with_items");
     if (include.key.endsWith("import_tasks")) {
       if (isTemplate(file)) {
@@ -636,6 +683,7 @@ function parseItem(y: YamlFile, node: Node, baseDir: string, role?: string): Ite
     loop: loopE ? toJS(y, loopE.node) : undefined,
     loopVar: loopVarOf(y, lc),
     loopLabel,
+    loopIndexVar: loopVarOf(y, lc, "index_var"),
     register,
     notify: listOf("notify"),
     listen: listOf("listen"),
@@ -655,9 +703,13 @@ function parseItem(y: YamlFile, node: Node, baseDir: string, role?: string): Ite
   return task;
 }
 
-function loopVarOf(y: YamlFile, lc: { node: Node | null } | undefined): string | undefined {
+function loopVarOf(
+  y: YamlFile,
+  lc: { node: Node | null } | undefined,
+  key = "loop_var",
+): string | undefined {
   if (!lc || lc.node === null || !isMap(lc.node)) return undefined;
-  const v = (toJS(y, lc.node) as Record<string, unknown>).loop_var;
+  const v = (toJS(y, lc.node) as Record<string, unknown>)[key];
   return typeof v === "string" ? v : undefined;
 }
 
@@ -679,7 +731,7 @@ function commonKeywords(
       ? str(y, get("become_user")!.node, "become_user", get("become_user")!.pos)
       : undefined,
     vars: get("vars") ? varsMap(y, get("vars")!.node, "task vars", get("vars")!.pos) : undefined,
-    environment: get("environment") ? toJS(y, get("environment")!.node) : undefined,
+    environment: environmentOf(y, get("environment")),
     ignoreErrors: b("ignore_errors"),
     checkMode: b("check_mode"),
     noLog: b("no_log"),

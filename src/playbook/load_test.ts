@@ -330,3 +330,25 @@ Deno.test("a playbook may import the same file twice; importing itself is an err
   const self = await loadError({ "site.yml": "- import_playbook: site.yml\n" });
   assert.match(self.format(), /site\.yml:1:20: .*site\.yml imports itself/);
 });
+
+Deno.test("merge keys work in tasks; environment names are checked at load time", async () => {
+  const [a, b] = (await tasksOf(`
+    - &base
+      name: one
+      command: echo hi
+      become: true
+    - <<: *base
+      name: two
+`)).map(task);
+  assert.equal(a.name, "one");
+  assert.equal(b.name, "two");
+  assert.equal(b.become, true);
+  assert.deepEqual(b.args, { cmd: "echo hi" });
+  const env = await loadError({
+    "site.yml":
+      `- hosts: all\n  tasks:\n    - command: "true"\n      environment:\n        "A;B": x\n`,
+  });
+  assert.match(env.format(), /site\.yml:5:9: invalid environment variable name 'A;B'/);
+  const templated = await tasksOf(`    - command: "true"\n      environment: "{{ proxy_env }}"\n`);
+  assert.equal(task(templated[0]).environment, "{{ proxy_env }}");
+});

@@ -9,7 +9,17 @@ import { existsSync } from "node:fs";
 import { z } from "zod";
 import { DroverError, type SourcePos } from "../core/errors.ts";
 import type { Item, Task } from "../core/types.ts";
-import { entries, type Node, readYaml, toJS } from "../core/yaml.ts";
+import {
+  describe,
+  entries,
+  isMap,
+  isScalar,
+  items,
+  type Node,
+  posOf,
+  readYaml,
+  toJS,
+} from "../core/yaml.ts";
 import type { RoleDefinition } from "../role.ts";
 import { checkVarName } from "./load.ts";
 
@@ -28,6 +38,8 @@ export interface LoadedRole {
   readonly tasks: readonly Item[];
   readonly handlers: readonly Task[];
   readonly dependencies: readonly string[];
+  /** Parameters meta/main.yml gives a dependency (`- role: common` + `x: 1` or `vars:`). */
+  readonly dependencyParams?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 type TaskFileLoader = (file: string, from: SourcePos | undefined, role?: string) => Item[];
@@ -113,6 +125,54 @@ export function defaultsOf(schema: z.ZodObject): Record<string, unknown> {
   return out;
 }
 
+/** Handlers are tasks with a name (or `listen`), as in a play's `handlers:`. */
+function handlerTasks(items: readonly Item[]): Task[] {
+  return items.map((h) => {
+    if (h.kind !== "task") {
+      throw new DroverError("handlers must be tasks, not blocks or includes", { pos: h.pos });
+    }
+    if (!h.name && h.listen.length === 0) {
+      throw new DroverError("a handler needs a 'name' (or 'listen') so tasks can notify it", {
+        pos: h.pos,
+        hint: "add name: restart alloy",
+      });
+    }
+    return h;
+  });
+}
+
+/** Role names under `dependencies:` in meta/main.yml: `- common` or `- role: common`. */
+function dependenciesOf(f: string | undefined, role: string, pos: SourcePos): string[] {
+  if (!f) return [];
+  const y = readYaml(f, pos);
+  const root = y.doc.contents as Node | null;
+  if (root === null) return [];
+  const e = entries(y, root, `meta/${basename(f)} of role '${role}'`)
+    .find((x) => x.key === "dependencies");
+  if (!e || e.node === null) return [];
+  const nameOf = (n: Node | null, at: SourcePos): string => {
+    if (isScalar(n) && typeof n.value === "string") return n.value;
+    throw new DroverError(
+      `a dependency of role '${role}' must be a role name, got ${describe(y, n)}`,
+      {
+        pos: n ? posOf(y, n) : at,
+        expected: "- common or - role: common",
+      },
+    );
+  };
+  return items(y, e.node, `dependencies of role '${role}'`, e.pos).map((n) => {
+    if (!isMap(n)) return nameOf(n, e.pos);
+    const r = entries(y, n, "a dependency").find((x) => x.key === "role" || x.key === "name");
+    if (!r) {
+      throw new DroverError(`a dependency of role '${role}' needs 'role: NAME'`, {
+        pos: posOf(y, n),
+        expected: "- role: common",
+      });
+    }
+    return nameOf(r.node, r.pos);
+  });
+}
+
 function loadYamlRole(
   name: string,
   dir: string,
@@ -135,14 +195,7 @@ function loadYamlRole(
   const tasksFile = file("tasks");
   const handlersFile = file("handlers");
   const meta = map("meta");
-  const deps = Array.isArray(meta.dependencies)
-    ? meta.dependencies.map((
-      d,
-    ) => (typeof d === "string"
-      ? d
-      : String((d as Record<string, unknown>).role ?? (d as Record<string, unknown>).name))
-    )
-    : [];
+  const deps = dependenciesOf(file("meta"), name, pos);
   return {
     name,
     dir,
@@ -153,7 +206,20 @@ function loadYamlRole(
     defaults: map("defaults"),
     vars: map("vars"),
     tasks: tasksFile ? loadTasks(tasksFile, pos, name) : [],
-    handlers: handlersFile ? (loadTasks(handlersFile, pos, name) as Task[]) : [],
+    handlers: handlersFile ? handlerTasks(loadTasks(handlersFile, pos, name)) : [],
     dependencies: deps,
+    dependencyParams: dependencyParamsOf(meta.dependencies),
   };
+}
+
+/** The parameters of each dependency written as a mapping. Pure. */
+function dependencyParamsOf(deps: unknown): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const d of Array.isArray(deps) ? deps : []) {
+    if (!d || typeof d !== "object") continue;
+    const { role, name, vars, when: _w, tags: _t, ...params } = d as Record<string, unknown>;
+    const key = String(role ?? name);
+    out[key] = { ...params, ...(vars && typeof vars === "object" ? vars : {}) };
+  }
+  return out;
 }

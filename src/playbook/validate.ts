@@ -10,8 +10,21 @@ import { isTemplate } from "../template/mod.ts";
 
 /** Argument names a module accepts. */
 export function argNames(mod: Module): string[] {
-  const s = mod.args as unknown;
+  let s = mod.args as unknown;
+  // `z.object(...).transform(...)` and `z.preprocess(..., z.object(...))` are pipes around the object.
+  for (let i = 0; i < 8 && s instanceof z.ZodPipe; i++) {
+    s = s.in instanceof z.ZodTransform ? s.out : s.in;
+  }
   return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function unknownArg(mod: Module, k: string, names: string[], pos: SourcePos): DroverError {
+  const guess = didYouMean(k, names);
+  return new DroverError(`module '${mod.name}' has no argument '${k}'`, {
+    pos,
+    expected: names.length ? `one of: ${names.join(", ")}` : undefined,
+    hint: guess ? `did you mean '${guess}'?` : `see '${mod.name}' in the module reference`,
+  });
 }
 
 function hasTemplate(v: unknown): boolean {
@@ -34,12 +47,7 @@ export function validateArgs(
   const names = argNames(mod);
   for (const k of Object.keys(args)) {
     if (names.length && !names.includes(k)) {
-      const guess = didYouMean(k, names);
-      throw new DroverError(`module '${mod.name}' has no argument '${k}'`, {
-        pos: at.argPos?.[k] ?? at.pos,
-        expected: `one of: ${names.join(", ")}`,
-        hint: guess ? `did you mean '${guess}'?` : `see '${mod.name}' in the module reference`,
-      });
+      throw unknownArg(mod, k, names, at.argPos?.[k] ?? at.pos);
     }
   }
   if (!hasTemplate(args)) parseArgs(mod, args, at);
@@ -61,7 +69,7 @@ export function parseArgs<A>(
     message = `module '${mod.name}' needs argument '${key}'`;
   } else if (issue.code === "unrecognized_keys") {
     const k = (issue as { keys: string[] }).keys[0];
-    return validateArgs(mod, { [k]: null }, at) as never;
+    throw unknownArg(mod, k, argNames(mod), at.argPos?.[k] ?? at.pos);
   } else if (issue.code === "invalid_key" && key) {
     // set_fact's names are variable names.
     throw new DroverError(`module '${mod.name}': invalid variable name '${key}'`, {
@@ -78,17 +86,34 @@ export function parseArgs<A>(
       hint: `got ${JSON.stringify(args[key])}${guess ? `; did you mean '${guess}'?` : ""}`,
     });
   } else if (!key) {
-    message = `module '${mod.name}': ${issue.message.replace(/^Invalid input: /, "")}`;
+    message = `module '${mod.name}': ${issueMessage(issue)}`;
   } else {
-    message = `argument '${path || "(arguments)"}' of module '${mod.name}': ${
-      issue.message.replace(/^Invalid input: /, "")
-    }`;
+    message = `argument '${path || "(arguments)"}' of module '${mod.name}': ${issueMessage(issue)}`;
   }
   throw new DroverError(message, {
     pos: (key && at.argPos?.[key]) || at.pos,
     expected: describeExpected(issue),
     hint: key && args[key] !== undefined ? `got ${JSON.stringify(args[key])}` : undefined,
   });
+}
+
+/**
+ * zod's message for an issue; for a union ("a mode like '0644'" or a symbolic
+ * mode), the messages its branches were written with instead of "Invalid input".
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_union") {
+    const branches = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
+    const own = [
+      ...new Set(
+        branches.map((b) => (b[0] ? issueMessage(b[0]) : "")).filter((m) =>
+          m !== "" && !/^Invalid (input|string|option)\b/.test(m)
+        ),
+      ),
+    ];
+    if (own.length) return own.join(" or ");
+  }
+  return issue.message.replace(/^Invalid input: /, "");
 }
 
 function describeExpected(issue: z.core.$ZodIssue): string | undefined {

@@ -1,8 +1,10 @@
 /**
  * @module
- * `--json`: one event per line on stdout.
+ * `--json`: one event per line on stdout, in the format of
+ * {@linkcode jsonLineSchema} (documented in `docs/json-events.md`).
  */
 import type { EngineEvent } from "../core/events.ts";
+import { EVENT_SCHEMA_VERSION } from "./schema.ts";
 
 /** JSON-lines reporter. */
 export class JsonReporter {
@@ -10,6 +12,9 @@ export class JsonReporter {
 
   /** Handle one event. */
   on = (e: EngineEvent): void => {
-    this.write(JSON.stringify({ ...e, ts: new Date().toISOString() }));
+    const ts = new Date().toISOString();
+    this.write(JSON.stringify(
+      e.type === "run_start" ? { ...e, schema: EVENT_SCHEMA_VERSION, ts } : { ...e, ts },
+    ));
   };
 }

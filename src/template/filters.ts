@@ -4,7 +4,8 @@
  */
 import type nunjucks from "nunjucks";
 import { DroverError } from "../core/errors.ts";
-import { stringify as yamlStringify } from "yaml";
+import { Document } from "yaml";
+import { createHash } from "node:crypto";
 
 type Env = nunjucks.Environment;
 
@@ -95,14 +96,23 @@ export function addFilters(env: Env): void {
       ? JSON.stringify(v)
       : String(v)),
   );
-  f("to_json", (v: unknown) => JSON.stringify(v));
+  f("to_json", (v: unknown, ...a: unknown[]) => {
+    const k = kw(a);
+    return pyJson(v, { sortKeys: toBool(k.sort_keys ?? false), indent: optNum(k.indent) });
+  });
   f("to_nice_json", (v: unknown, ...a: unknown[]) => {
     const k = kw(a);
-    return JSON.stringify(v, null, Number(k.indent ?? 4));
+    return pyJson(v, { indent: Number(k.indent ?? 4), sortKeys: toBool(k.sort_keys ?? true) });
   });
   f("from_json", (v: string) => JSON.parse(v));
-  f("to_yaml", (v: unknown) => yamlStringify(v));
-  f("to_nice_yaml", (v: unknown) => yamlStringify(v, { indent: 2 }));
+  f(
+    "to_yaml",
+    (v: unknown, ...a: unknown[]) => pyYaml(v, { flow: true, indent: optNum(kw(a).indent) }),
+  );
+  f(
+    "to_nice_yaml",
+    (v: unknown, ...a: unknown[]) => pyYaml(v, { indent: Number(kw(a).indent ?? 4) }),
+  );
   f("regex_replace", (v: unknown, pattern: string, repl = "", ...a: unknown[]) => {
     const k = kw(a);
     return String(v ?? "").replace(
@@ -122,6 +132,10 @@ export function addFilters(env: Env): void {
   f("regex_escape", (v: string) => String(v).replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
   f("b64encode", (v: unknown) => b64.encode(String(v ?? "")));
   f("b64decode", (v: unknown) => b64.decode(String(v ?? "")));
+  f("format", (fmt: unknown, ...args: unknown[]) => pyFormat(String(fmt), args));
+  // Ansible's hash('sha1'|'md5'|'sha256'|'sha512') and checksum (sha1) of the text's UTF-8 bytes.
+  f("hash", (v: unknown, algo = "sha1") => createHash(algo).update(String(v ?? "")).digest("hex"));
+  f("checksum", (v: unknown) => createHash("sha1").update(String(v ?? "")).digest("hex"));
   f("mandatory", (v: unknown, msg?: string) => {
     if (v === undefined) {
       throw new DroverError(msg ?? MANDATORY, {
@@ -325,4 +339,166 @@ export function compareVersions(a: string, b: string, op: string): boolean {
     default:
       return c === 0;
   }
+}
+
+function optNum(v: unknown): number | undefined {
+  return v === undefined || v === null ? undefined : Number(v);
+}
+
+/**
+ * JSON as Python's `json.dumps` writes it for Ansible's to_json/to_nice_json:
+ * `", "` and `": "` separators, non-ASCII escaped, keys sorted on request,
+ * `indent` spaces per level with `","` at line ends. Pure.
+ */
+export function pyJson(v: unknown, o: { indent?: number; sortKeys?: boolean } = {}): string {
+  const esc = (s: string) =>
+    JSON.stringify(s).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+  const pad = (n: number) => " ".repeat((o.indent ?? 0) * n);
+  const join = (parts: string[], open: string, close: string, level: number) => {
+    if (parts.length === 0) return open + close;
+    if (o.indent === undefined) return open + parts.join(", ") + close;
+    return `${open}\n${pad(level + 1)}${parts.join(`,\n${pad(level + 1)}`)}\n${pad(level)}${close}`;
+  };
+  const go = (x: unknown, level: number): string => {
+    if (x === null || x === undefined) return "null";
+    if (typeof x === "string") return esc(x);
+    if (typeof x === "number") {
+      return Number.isFinite(x)
+        ? String(x)
+        : Number.isNaN(x)
+        ? "NaN"
+        : x > 0
+        ? "Infinity"
+        : "-Infinity";
+    }
+    if (typeof x === "boolean") return String(x);
+    if (Array.isArray(x)) return join(x.map((i) => go(i, level + 1)), "[", "]", level);
+    if (typeof x === "object") {
+      const keys = Object.keys(x);
+      if (o.sortKeys) keys.sort();
+      const obj = x as Record<string, unknown>;
+      return join(keys.map((k) => `${esc(k)}: ${go(obj[k], level + 1)}`), "{", "}", level);
+    }
+    return esc(String(x));
+  };
+  return go(v, 0);
+}
+
+/** Python's `fmt % args` for Jinja's format filter: %s %r %d %i %f %e %x %X %o %c %%, with flags, width and precision. Pure. */
+export function pyFormat(fmt: string, args: readonly unknown[]): string {
+  let i = 0;
+  return fmt.replace(
+    /%([-+ 0#]*)(\d+|\*)?(?:\.(\d+))?([sdifeExXorc%])/g,
+    (_m, flags: string, width: string | undefined, prec: string | undefined, conv: string) => {
+      if (conv === "%") return "%";
+      const w = width === "*" ? Number(args[i++]) : width ? Number(width) : 0;
+      const v = args[i++];
+      const p = prec === undefined ? undefined : Number(prec);
+      let out: string;
+      const num = Number(v);
+      const sign = (x: string) =>
+        (num >= 0 && flags.includes("+") ? "+" : num >= 0 && flags.includes(" ") ? " " : "") + x;
+      switch (conv) {
+        case "s":
+          out = typeof v === "string" ? v : pyStrLike(v);
+          if (p !== undefined) out = out.slice(0, p);
+          break;
+        case "r":
+          out = typeof v === "string" ? `'${v}'` : pyStrLike(v);
+          break;
+        case "d":
+        case "i":
+          out = sign(String(Math.trunc(num)));
+          break;
+        case "f":
+          out = sign(num.toFixed(p ?? 6));
+          break;
+        case "e":
+        case "E":
+          out = sign(num.toExponential(p ?? 6).replace(/e([+-])(\d)$/, "e$10$2"));
+          if (conv === "E") out = out.toUpperCase();
+          break;
+        case "x":
+          out = (flags.includes("#") ? "0x" : "") + Math.trunc(num).toString(16);
+          break;
+        case "X":
+          out = ((flags.includes("#") ? "0x" : "") + Math.trunc(num).toString(16)).toUpperCase();
+          break;
+        case "o":
+          out = (flags.includes("#") ? "0o" : "") + Math.trunc(num).toString(8);
+          break;
+        default:
+          out = typeof v === "number" ? String.fromCharCode(v) : String(v);
+      }
+      if (out.length < w) {
+        if (flags.includes("-")) out = out.padEnd(w);
+        else if (flags.includes("0") && "dieEfxXo".includes(conv)) {
+          const neg = /^[-+ ]/.test(out) ? out[0] : "";
+          out = neg + out.slice(neg.length).padStart(w - neg.length, "0");
+        } else out = out.padStart(w);
+      }
+      return out;
+    },
+  );
+}
+
+function pyStrLike(v: unknown): string {
+  if (v === true) return "True";
+  if (v === false) return "False";
+  if (v === null || v === undefined) return "None";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+/**
+ * YAML as PyYAML's `yaml.dump` writes it for Ansible's to_yaml (`flow`: a
+ * collection of scalars in flow style, `[a, 1]`) and to_nice_yaml (block
+ * style, 4-space indent): keys sorted, sequences not indented under their
+ * key, single quotes, YAML 1.1 words like `yes` quoted. Pure.
+ */
+export function pyYaml(v: unknown, o: { flow?: boolean; indent?: number } = {}): string {
+  const ind = o.indent ?? 2;
+  const scalar = (x: unknown): string =>
+    new Document(x, { version: "1.1" }).toString({ singleQuote: true, lineWidth: 0 })
+      .replace(/\n$/, "");
+  const isColl = (x: unknown): x is object => typeof x === "object" && x !== null;
+  const entries = (x: object): [unknown, unknown][] =>
+    Array.isArray(x)
+      ? x.map((i) => [undefined, i])
+      : Object.entries(x).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+  const flow = (x: unknown): string => {
+    if (!isColl(x)) return scalar(x);
+    const es = entries(x);
+    return Array.isArray(x)
+      ? `[${es.map(([, i]) => flow(i)).join(", ")}]`
+      : `{${es.map(([k, i]) => `${scalar(k)}: ${flow(i)}`).join(", ")}}`;
+  };
+  const leaf = (x: object) => entries(x).every(([, i]) => !isColl(i));
+  // Lines of `x` as a block node; the caller puts the first line after its key or dash.
+  const block = (x: unknown, col: number): string[] => {
+    if (!isColl(x) || entries(x).length === 0 || (o.flow && leaf(x))) return [flow(x)];
+    const pad = " ".repeat(col);
+    const out: string[] = [];
+    if (Array.isArray(x)) {
+      for (const [, i] of entries(x)) {
+        const lines = block(i, col + ind);
+        const inline = isColl(i) && entries(i).length > 0 && !(o.flow && leaf(i));
+        out.push(`${pad}-${inline ? " ".repeat(ind - 1) : " "}${lines[0].trimStart()}`);
+        out.push(...lines.slice(1));
+      }
+    } else {
+      for (const [k, i] of entries(x)) {
+        const nested = isColl(i) && entries(i).length > 0 && !(o.flow && leaf(i));
+        if (!nested) out.push(`${pad}${scalar(k)}: ${flow(i)}`);
+        else {
+          out.push(`${pad}${scalar(k)}:`);
+          out.push(...block(i, Array.isArray(i) ? col : col + ind));
+        }
+      }
+    }
+    return out;
+  };
+  return block(v, 0).join("\n") + "\n";
 }

@@ -33,6 +33,8 @@ lib.extend = (a: object, b: object) =>
 // needs two. Emit them comma-separated, as for any call.
 interface CompilerProto {
   compileIs(node: IsNode, frame: unknown): void;
+  compileAdd(node: { left: unknown; right: unknown }, frame: unknown): void;
+  compileMul(node: { left: unknown; right: unknown }, frame: unknown): void;
   _emit(s: string): void;
   compile(node: unknown, frame: unknown): void;
   _compileAggregate(node: unknown, frame: unknown, start: string, end: string): void;
@@ -55,8 +57,37 @@ compilerProto.compileIs = function (this: CompilerProto, node: IsNode, frame: un
 // Jinja indexes lists and strings from the end with a negative number
 // (`path.split('/')[-1]`); nunjucks looks up the property "-1". Teach it.
 const runtime = (nunjucks as unknown as {
-  runtime: { memberLookup: (obj: unknown, key: unknown) => unknown };
+  runtime: {
+    memberLookup: (obj: unknown, key: unknown) => unknown;
+    suppressValue: (val: unknown, autoescape: boolean) => unknown;
+    ensureDefined: (val: unknown, lineno: number, colno: number) => unknown;
+    pyAdd: (a: unknown, b: unknown) => unknown;
+    pyMul: (a: unknown, b: unknown) => unknown;
+  };
 }).runtime;
+
+// Python's + joins lists and * repeats strings and lists; JavaScript's would
+// make "1,23" of [1, 2] + [3]. Compile both to runtime helpers.
+runtime.pyAdd = (a, b) =>
+  Array.isArray(a) && Array.isArray(b) ? [...a, ...b] : (a as number) + (b as number);
+runtime.pyMul = (a, b) => {
+  const rep = (x: unknown, n: unknown) =>
+    typeof x === "string"
+      ? x.repeat(Math.max(0, Number(n)))
+      : Array.isArray(x)
+      ? Array.from({ length: Math.max(0, Number(n)) }, () => x).flat(1)
+      : undefined;
+  return rep(a, b) ?? rep(b, a) ?? (a as number) * (b as number);
+};
+for (const [op, fn] of [["compileAdd", "pyAdd"], ["compileMul", "pyMul"]] as const) {
+  compilerProto[op] = function (this: CompilerProto, node, frame) {
+    this._emit(`runtime.${fn}(`);
+    this.compile(node.left, frame);
+    this._emit(", ");
+    this.compile(node.right, frame);
+    this._emit(")");
+  };
+}
 const memberLookup = runtime.memberLookup;
 runtime.memberLookup = (obj: unknown, key: unknown) => {
   if (
@@ -67,6 +98,41 @@ runtime.memberLookup = (obj: unknown, key: unknown) => {
   }
   return memberLookup(obj, key);
 };
+
+// Inside text, Jinja prints values as Python's str() does, and Ansible prints
+// None as nothing: `{{ flag }}` is "True", a list "['a', 1]", a dict
+// "{'k': 'v'}". nunjucks would print "true", "a,1" and "[object Object]".
+const suppressValue = runtime.suppressValue;
+runtime.suppressValue = (val: unknown, autoescape: boolean) =>
+  suppressValue(
+    typeof val === "string" || val === null || val === undefined ? val : pyStr(val),
+    autoescape,
+  );
+const ensureDefined = runtime.ensureDefined;
+runtime.ensureDefined = (val: unknown, lineno: number, colno: number) =>
+  val === null ? val : ensureDefined(val, lineno, colno);
+
+/** A value as Python's `str()` prints it (what Jinja writes into text). Pure. */
+export function pyStr(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (v === null || v === undefined) return "None";
+  if (typeof v === "boolean") return v ? "True" : "False";
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
+  if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    return `{${Object.entries(v).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(", ")}}`;
+  }
+  return String(v);
+}
+
+/** A value as Python's `repr()` prints it. Pure. */
+export function pyRepr(v: unknown): string {
+  if (typeof v !== "string") return pyStr(v);
+  const q = v.includes("'") && !v.includes('"') ? '"' : "'";
+  const body = v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r")
+    .replace(/\t/g, "\\t");
+  return q + (q === "'" ? body.replaceAll("'", "\\'") : body) + q;
+}
 
 /** Escapes that Jinja and nunjucks string literals both understand. */
 const KNOWN_ESCAPES = "ntr\\'\"";
@@ -291,9 +357,16 @@ export class Templar {
 
   #renderString(s: string, scope: Vars, depth: number): unknown {
     const m = WHOLE.exec(separateBraces(s));
-    if (m) return this.#evaluate(m[1], scope, depth);
+    // Jinja drops one newline at the end of the source (keep_trailing_newline
+    // off); Ansible adds back to a text result as many as the source ended with.
+    const newlines = (t: string) => t.length - t.replace(/\n+$/, "").length;
+    const pad = (out: unknown) =>
+      typeof out === "string" && newlines(s) > newlines(out)
+        ? out + "\n".repeat(newlines(s) - newlines(out))
+        : out;
+    if (m) return pad(this.#evaluate(m[1], scope, depth));
     try {
-      return this.#template(s).render(scope);
+      return pad(this.#template(s.endsWith("\n") ? s.slice(0, -1) : s).render(scope));
     } catch (e) {
       throw this.#error(e, s, scope);
     }
@@ -321,7 +394,9 @@ export class Templar {
   #template(src: string): nunjucks.Template {
     let t = this.#cache.get(src);
     if (!t) {
-      t = new nunjucks.Template(separateBraces(src), this.#env, undefined, true);
+      // trim_blocks also takes the newline after a comment in Jinja, not in nunjucks.
+      const jinja = separateBraces(src).replace(/(\{#[\s\S]*?#\})\n/g, "$1");
+      t = new nunjucks.Template(jinja, this.#env, undefined, true);
       this.#cache.set(src, t);
     }
     return t;

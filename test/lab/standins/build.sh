@@ -27,6 +27,7 @@ GNUPGHOME=${DROVER_STANDINS_GNUPGHOME:-$CACHE/standins-gnupg}
 export GNUPGHOME
 ALLOY_VERSIONS="1.13.0 1.8.0"
 TTA_VERSION="1.0.0"
+GRAFANA_VERSION="11.3.0"
 # Fixed timestamps so that rebuilding the same sources gives the same .debs.
 export SOURCE_DATE_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 SIGN_UID="drover lab stand-in repo signing key (NOT Grafana) <drover-lab@example.invalid>"
@@ -92,7 +93,7 @@ src_hash=$(
 	{
 		find . -type f ! -name README.md ! -name selftest.sh ! -name .gitignore ! -name '*.pyc' ! -path '*/__pycache__/*' \
 			-print0 | sort -z | xargs -0 sha256sum
-		echo "versions $ALLOY_VERSIONS $TTA_VERSION keys $SIGN_FPR $WRONG_FPR rpm $have_rpm"
+		echo "versions $ALLOY_VERSIONS $TTA_VERSION $GRAFANA_VERSION keys $SIGN_FPR $WRONG_FPR rpm $have_rpm"
 	} | sha256sum | cut -d' ' -f1
 )
 if [ $tamper -eq 0 ] && [ -f "$OUT/.standins-build-hash" ] && [ "$(cat "$OUT/.standins-build-hash")" = "$src_hash" ] &&
@@ -153,6 +154,10 @@ install -m 0644 "$HERE/tta-dev-app/debian/conffiles" "$r/DEBIAN/conffiles"
 for s in postinst prerm postrm; do install -m 0755 "$HERE/tta-dev-app/debian/$s" "$r/DEBIAN/$s"; done
 build_deb "$r" "$HERE/tta-dev-app/debian/control.in" "$TTA_VERSION" \
 	"$REPO/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_${TTA_VERSION}_all.deb"
+
+# ---------------------------------------------------------------- grafana .deb (stand-in, see grafana/)
+bash "$HERE/grafana/build-deb.sh" "$HERE" "$STAGE/grafana" "$GRAFANA_VERSION" \
+	"$REPO/pool/main/g/grafana/grafana_${GRAFANA_VERSION}_amd64.deb"
 
 # ---------------------------------------------------------------- apt metadata
 gpg_q --armor --export "$SIGN_FPR" >"$REPO/gpg.key"

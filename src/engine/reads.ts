@@ -1,0 +1,127 @@
+/**
+ * @module
+ * Batched reads: many tasks' read-only probes in one script, one round trip.
+ * The engine keeps the results per host until something may have changed
+ * the host (any non-read command), so a converged run costs a fact probe plus
+ * one batch per host, whatever the number of tasks.
+ */
+import type { ExecResult } from "../core/connection.ts";
+import { heredocTag } from "../connection/quote.ts";
+
+/** Scripts longer than this are not batched. */
+export const MAX_BATCHED_SCRIPT = 256 * 1024;
+
+/**
+ * One script that runs each read as `sh -s` with the read's script on stdin
+ * (a here-document: as it would run alone, and nothing in argv), printing its
+ * stdout, exit code and stderr between markers carrying `nonce`. Pure.
+ */
+export function batchScript(reads: readonly string[], nonce: string): string {
+  let out = `drover_rd() { printf '\\n@@${nonce}:%s:%s\\n' "$1" "$2"; }\n`;
+  reads.forEach((r, i) => {
+    const body = r.endsWith("\n") ? r : r + "\n";
+    const tag = heredocTag(body);
+    out += `drover_rd ${i} out
+{ e=$(sh -s 2>&1 1>&3 3>&- <<'${tag}'
+${body}${tag}
+); r=$?; } 3>&1
+drover_rd ${i} rc; echo "$r"; drover_rd ${i} err; printf '%s' "$e"; drover_rd ${i} end
+`;
+  });
+  return out;
+}
+
+/**
+ * Split {@linkcode batchScript}'s output into one result per read; a read
+ * whose markers are incomplete (the batch died) is undefined. Pure.
+ */
+export function parseBatch(out: string, count: number, nonce: string): (ExecResult | undefined)[] {
+  const res: (ExecResult | undefined)[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const mark = (k: string) => `\n@@${nonce}:${i}:${k}\n`;
+    const o = out.indexOf(mark("out"), at);
+    const rc = o < 0 ? -1 : out.indexOf(mark("rc"), o);
+    const er = rc < 0 ? -1 : out.indexOf(mark("err"), rc);
+    const end = er < 0 ? -1 : out.indexOf(mark("end"), er);
+    if (end < 0) {
+      res.push(undefined);
+      continue;
+    }
+    const stdout = out.slice(o + mark("out").length, rc);
+    const code = Number(out.slice(rc + mark("rc").length, er).trim());
+    const stderr = out.slice(er + mark("err").length, end);
+    res.push({ rc: Number.isInteger(code) ? code : 1, stdout, stderr });
+    at = end;
+  }
+  return res;
+}
+
+/** Tasks a batch looks ahead once reads fetched ahead were thrown away by a change. */
+export const AFTER_WASTE = 3;
+
+/** A fresh marker for one batch. */
+export function newNonce(): string {
+  return "R" + crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+}
+
+/**
+ * Per-host results of reads, keyed by how they run (become user, environment)
+ * and their script. Dropped whole when anything may have changed the host.
+ */
+export class ReadCache {
+  readonly #m = new Map<string, ExecResult>();
+  /** Reads fetched ahead of the task that needs them and not asked for yet. */
+  readonly #ahead = new Set<string>();
+  /** How many batches and single reads went to the host. */
+  batches = 0;
+  singles = 0;
+  /**
+   * How many tasks ahead the next batch looks. Unbounded while batches are
+   * used up (a converged host: one batch for the whole run); small once a
+   * change threw away reads fetched ahead (a host being changed: reads
+   * fetched ahead of a change are wasted host time).
+   */
+  window = Infinity;
+
+  /** The cache key of a script run with this become user and environment. */
+  static key(group: string, script: string): string {
+    return `${group}\0${script}`;
+  }
+
+  get(key: string): ExecResult | undefined {
+    this.#ahead.delete(key);
+    return this.#m.get(key);
+  }
+
+  /** Like {@linkcode get}, without counting the read as used. */
+  peek(key: string): ExecResult | undefined {
+    return this.#m.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.#m.has(key);
+  }
+
+  /** Keep a result; `ahead`: fetched for a later task, not yet asked for. */
+  set(key: string, r: ExecResult, ahead = false): void {
+    this.#m.set(key, r);
+    if (ahead) this.#ahead.add(key);
+  }
+
+  /**
+   * A read was not there: if every read fetched ahead has been used, the
+   * host is not being changed for now, so the next batch may look further.
+   */
+  missed(): void {
+    if (this.#ahead.size === 0 && this.window < Infinity) this.window *= 4;
+  }
+
+  /** Something may have changed the host: forget every read, and adapt {@linkcode window}. */
+  clear(): void {
+    if (this.#m.size === 0) return;
+    this.window = this.#ahead.size > 0 ? AFTER_WASTE : this.window * 2;
+    this.#m.clear();
+    this.#ahead.clear();
+  }
+}

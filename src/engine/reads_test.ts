@@ -1,0 +1,77 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { batchScript, newNonce, parseBatch, ReadCache } from "./reads.ts";
+import { spawnWithStdin } from "../connection/shell.ts";
+
+const READS = [
+  "echo hello; echo world",
+  "printf 'no newline at the end'",
+  "echo out; echo err >&2; exit 3",
+  "cat",
+  'read x; echo "read: $x"',
+  "cat <<'DROVER_EOF'\nDROVER_EOF inside a heredoc\nDROVER_EOF\n",
+  "exit 0",
+  "printf '\\n@@R:0:out\\nlooks like a marker\\n'",
+  "set -e\nfalse\necho not reached",
+  "s() { printf '\\n@@%s\\n' \"$1\"; }\ns a; echo 1\ns end",
+];
+
+async function alone(script: string) {
+  const r = await spawnWithStdin(["sh", "-s"], script);
+  return { rc: r.rc, stdout: r.stdout, stderr: r.stderr.replace(/\n+$/, "") };
+}
+
+Deno.test("a batch gives each read what it gets alone: stdout byte for byte, exit code, stderr", async () => {
+  const nonce = newNonce();
+  const r = await spawnWithStdin(["sh", "-s"], batchScript(READS, nonce));
+  assertEquals(r.rc, 0);
+  const got = parseBatch(r.stdout, READS.length, nonce);
+  for (const [i, script] of READS.entries()) {
+    assertEquals(got[i], await alone(script), `read ${i}: ${script}`);
+  }
+});
+
+Deno.test("a batch that dies part-way leaves the later reads unknown", async () => {
+  const nonce = newNonce();
+  const script = batchScript(["echo a", "echo b"], nonce);
+  const cut = script.slice(0, script.indexOf("drover_rd 1 out"));
+  const r = await spawnWithStdin(["sh", "-s"], cut + "kill -9 $$\n");
+  const got = parseBatch(r.stdout, 2, nonce);
+  assertEquals(got[0], { rc: 0, stdout: "a\n", stderr: "" });
+  assertEquals(got[1], undefined);
+});
+
+Deno.test("nothing of a read's script is in the batch's argv", () => {
+  const secret = "s3cr3t-value";
+  const script = batchScript([`curl -u user:${secret} http://x`], "N");
+  // The read travels inside a here-document: the only words run are sh -s and drover_rd.
+  const argvLines = script.split("\n").filter((l) => l.includes(secret));
+  assertEquals(argvLines, [`curl -u user:${secret} http://x`]);
+});
+
+Deno.test("the read cache forgets everything at once", () => {
+  const c = new ReadCache();
+  const k = ReadCache.key("g", "echo");
+  c.set(k, { rc: 0, stdout: "x", stderr: "" });
+  assertEquals(c.get(k)?.stdout, "x");
+  assertEquals(c.get(ReadCache.key("other", "echo")), undefined);
+  c.clear();
+  assertEquals(c.has(k), false);
+});
+
+Deno.test("batches look far ahead until a change wastes reads fetched ahead, then a little, then further again", () => {
+  const c = new ReadCache();
+  assertEquals(c.window, Infinity);
+  c.set("a", { rc: 0, stdout: "", stderr: "" });
+  c.set("b", { rc: 0, stdout: "", stderr: "" }, true);
+  c.clear(); // "b" was fetched ahead and never used
+  assertEquals(c.window, 3);
+  c.set("c", { rc: 0, stdout: "", stderr: "" });
+  c.set("d", { rc: 0, stdout: "", stderr: "" }, true);
+  c.missed(); // "d" not used yet: the guess may still be right
+  assertEquals(c.window, 3);
+  c.get("d");
+  c.missed(); // everything fetched ahead was used
+  assertEquals(c.window, 12);
+  c.clear(); // nothing wasted
+  assertEquals(c.window, 24);
+});

@@ -1,0 +1,73 @@
+/**
+ * @module
+ * The cost of a converged run: migrate on a migrated host needs at most three
+ * SSH sessions (run lock, fact probe, one batch of reads), and batching the
+ * reads changes nothing any task reports (compared with DROVER_READ_AHEAD=0,
+ * where every read is its own round trip). Sessions are counted with the
+ * benchmark's logging ssh wrapper (bench/bin/ssh).
+ */
+import assert from "node:assert/strict";
+import { drover, recap, ROOT, withTempDir } from "./helpers.ts";
+import { labInventory, labReset, labUp, TEST_HOSTS } from "./lab_helpers.ts";
+
+const H = TEST_HOSTS[0];
+const sanitize = { sanitizeOps: false, sanitizeResources: false };
+const VARS = ["-e", `@${ROOT}/test/lab/migrate-vars.yml`];
+
+/** ssh sessions to `address` in a wrapper log (ControlMaster housekeeping left out). */
+function sessions(log: string, address: string): number {
+  return log.split("\n").filter((l) =>
+    l.split(" ")[1] === "ssh" && l.includes(` ${address} `) && !/ -O (exit|check|stop) /.test(l)
+  ).length;
+}
+
+/** Host results without timings, for comparing two runs. */
+function results(jsonLines: string): unknown[] {
+  return jsonLines.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    .filter((e) => e.type === "host_result")
+    .map(({ durationMs: _d, ts: _t, result, ...e }) => {
+      const r = { ...(result ?? {}) };
+      delete r.delta;
+      return { ...e, result: r };
+    });
+}
+
+Deno.test({
+  name: "migrate converged: at most 3 SSH sessions per host, same results as unbatched reads",
+  ...sanitize,
+  fn: async () => {
+    await labUp([H]);
+    await withTempDir(async (dir) => {
+      const inv = await labInventory(dir, [H]);
+      const address = /ansible_host: (\S+)/.exec(await Deno.readTextFile(inv))![1];
+      await labReset(H);
+      try {
+        const cold = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
+        assert.equal(cold.code, 0, cold.stdout + cold.stderr);
+        assert.ok(recap(cold.stdout)[H].changed > 0, cold.stdout);
+
+        const log = `${dir}/ssh.log`;
+        const env = { PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`, BENCH_SSH_LOG: log };
+        for (const check of [false, true]) {
+          await Deno.writeTextFile(log, "");
+          const args = ["playbooks/migrate.yml", "-i", inv, ...VARS, ...(check ? ["--check"] : [])];
+          const r = await drover(args, { env });
+          assert.equal(r.code, 0, r.stdout + r.stderr);
+          assert.equal(recap(r.stdout)[H].changed, 0, r.stdout);
+          const n = sessions(await Deno.readTextFile(log), address);
+          assert.ok(n >= 2 && n <= 3, `${check ? "--check: " : ""}${n} ssh sessions`);
+        }
+
+        const batched = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"]);
+        const single = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"], {
+          env: { DROVER_READ_AHEAD: "0" },
+        });
+        assert.equal(batched.code, 0, batched.stderr);
+        assert.equal(single.code, 0, single.stderr);
+        assert.deepEqual(results(batched.stdout), results(single.stdout));
+      } finally {
+        await labReset(H);
+      }
+    });
+  },
+});
