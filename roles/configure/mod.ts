@@ -100,6 +100,7 @@ export const role = defineRole({
     }),
     handler("note when alloy reloaded", "file", { path: RELOADED, state: "touch" }, {
       when: "alloy_was_active | default(false) | bool",
+      changedWhen: false,
     }),
     handler("restart alloy", "systemd_service", { name: "alloy", state: "restarted" }, {
       when: "alloy_was_active | default(false) | bool",
