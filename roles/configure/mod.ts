@@ -62,8 +62,16 @@ export const role = defineRole({
       cmd: LOADED_CHECK,
     }, {
       register: "alloy_loaded_out",
-      changedWhen: "alloy_loaded_out.stdout == 'stale'",
+      changedWhen: false,
       checkMode: false,
+    }),
+    // A read-only check above (batched with the other reads), and the restart
+    // it calls for notified here, so a converged run stays one batch of reads.
+    task("alloy runs an older configuration than the one on disk: restart it", "debug", {
+      msg: "alloy was started before the configuration on disk was written; restarting it",
+    }, {
+      when: "alloy_loaded_out.stdout == 'stale'",
+      changedWhen: true,
       notify: "restart alloy",
     }),
     task("Choose the validator and the auth syntax for this alloy version", "set_fact", {
