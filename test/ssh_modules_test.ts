@@ -519,9 +519,12 @@ Deno.test({
       const cleanup =
         "rm -f /etc/apt/sources.list.d/drover-sig.list /etc/apt/keyrings/drover-sig.asc " +
         "/var/lib/apt/lists/*_good_dists_* /var/lib/apt/lists/*_tampered_dists_*";
-      // The scenario needs a host without alloy (an earlier test file, e.g. the
+      // The scenario needs a host without alloy or the app (an earlier test file, e.g. the
       // migration's, may have installed it on this host): start it fresh then.
-      const had = await onHost(H3, "dpkg-query -W -f='${Status}' alloy 2>/dev/null || true\n");
+      const had = await onHost(
+        H3,
+        "dpkg-query -W -f='${Status}\\n' alloy tta-dev-app-standin 2>/dev/null || true\n",
+      );
       if (had.stdout.includes("installed")) await labReset(H3);
       await sh(H3, cleanup);
       try {
