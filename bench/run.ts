@@ -233,6 +233,9 @@ async function runTool(
       `${ROOT}/playbooks/migrate.yml`,
       "-i",
       inv,
+      // Like Ansible's ControlPersist=60s: the next run reuses the connection.
+      "--ssh-persist",
+      "60",
       "-f",
       forks,
       "-e",
@@ -353,8 +356,22 @@ async function drift(hosts: string[]): Promise<void> {
   ));
 }
 
+/** Ansible's ControlPath directories (closed by {@linkcode reset}). */
+const controlDirs: string[] = [];
+
 async function reset(hosts: string[]): Promise<void> {
   for (const h of hosts) await sh(["bash", LAB, "reset", h]);
+  // Connections kept from earlier runs (both tools' ControlPersist) lead to
+  // hosts that no longer exist: close them, so the cold run connects anew.
+  for (const dir of [`/tmp/drover-ssh-${Deno.uid()}`, ...controlDirs]) {
+    let names: string[] = [];
+    try {
+      names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    } catch { /* none yet */ }
+    for (const n of names) {
+      await sh(["ssh", "-o", `ControlPath=${dir}/${n}`, "-O", "exit", "x"], { check: false });
+    }
+  }
 }
 
 function stats(xs: number[]): { median: number; min: number; max: number } {
@@ -478,6 +495,7 @@ async function main(): Promise<void> {
   }
   const logDir = await Deno.makeTempDir({ prefix: "drover-bench-" });
   await Deno.mkdir(`${logDir}/cp`, { mode: 0o700 });
+  controlDirs.push(`${logDir}/cp`);
   await Deno.mkdir(`${logDir}/tmp`, { mode: 0o700 });
   console.log(`bench: logs in ${logDir}`);
   const cells: Cell[] = [];

@@ -21,15 +21,24 @@ function sessions(log: string, address: string): number {
   ).length;
 }
 
-/** Host results without timings, for comparing two runs. */
+/**
+ * Host results without timings, for comparing two runs: durations, `delta`,
+ * `elapsed`, curl's "after N ms" and "waited Ns" vary from run to run.
+ */
 function results(jsonLines: string): unknown[] {
+  const untimed = (v: unknown): unknown =>
+    typeof v === "string"
+      ? v.replace(/after \d+ ms/g, "after N ms").replace(/waited \d+s/g, "waited Ns")
+      : Array.isArray(v)
+      ? v.map(untimed)
+      : v && typeof v === "object"
+      ? Object.fromEntries(
+        Object.entries(v).filter(([k]) => !["delta", "elapsed", "durationMs", "ts"].includes(k))
+          .map(([k, x]) => [k, untimed(x)]),
+      )
+      : v;
   return jsonLines.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((e) => e.type === "host_result")
-    .map(({ durationMs: _d, ts: _t, result, ...e }) => {
-      const r = { ...(result ?? {}) };
-      delete r.delta;
-      return { ...e, result: r };
-    });
+    .filter((e) => e.type === "host_result").map(untimed);
 }
 
 Deno.test({

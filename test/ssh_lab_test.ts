@@ -107,3 +107,76 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "ssh: --ssh-persist keeps the host's connection for the next run (same master), only in a private directory",
+  ...sanitize,
+  fn: async () => {
+    await labUp([H1]);
+    await withTempDir(async (dir) => {
+      const inv = await labInventory(dir, [H1]);
+      const pb = `${dir}/pb.yml`;
+      await Deno.writeTextFile(
+        pb,
+        `- hosts: all\n  gather_facts: false\n  tasks:\n    - command: "true"\n      changed_when: false\n`,
+      );
+      // A short runtime directory of the test's own (socket paths are short).
+      const xdg = `/tmp/dr${crypto.randomUUID().slice(0, 6)}`;
+      Deno.mkdirSync(xdg, { mode: 0o700 });
+      const env = { XDG_RUNTIME_DIR: xdg };
+      const cpDir = `${xdg}/drover-ssh-${Deno.uid()}`;
+      const masters = async (): Promise<string[]> => {
+        const out: string[] = [];
+        let names: string[] = [];
+        try {
+          names = [...Deno.readDirSync(cpDir)].map((e) => e.name);
+        } catch { /* no directory: no master */ }
+        for (const name of names) {
+          const r = await new Deno.Command("ssh", {
+            args: ["-o", `ControlPath=${cpDir}/${name}`, "-O", "check", "x"],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          out.push(new TextDecoder().decode(r.stderr).trim());
+        }
+        return out;
+      };
+      try {
+        const plain = await drover([pb, "-i", inv], { env });
+        assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+        assert.deepEqual(
+          [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("drover-ssh")),
+          [],
+        );
+
+        const first = await drover([pb, "-i", inv, "--ssh-persist", "30"], { env });
+        assert.equal(first.code, 0, first.stdout + first.stderr);
+        const m1 = await masters();
+        assert.equal(m1.length, 1, `one master left for the next run: ${m1}`);
+        assert.match(m1[0], /Master running \(pid=\d+\)/);
+        const second = await drover([pb, "-i", inv, "--ssh-persist", "30"], { env });
+        assert.equal(second.code, 0, second.stdout + second.stderr);
+        assert.deepEqual(await masters(), m1, "the second run used the first run's connection");
+        assert.equal((Deno.statSync(cpDir).mode ?? 0) & 0o777, 0o700);
+
+        const bad = await drover([pb, "-i", inv, "--ssh-persist", "soon"], { env });
+        assert.equal(bad.code, 5, bad.stdout + bad.stderr);
+        assert.match(bad.stderr, /--ssh-persist must be a whole number of seconds/);
+      } finally {
+        for (const m of await masters().catch(() => [])) {
+          const pid = /pid=(\d+)/.exec(m)?.[1];
+          if (pid) Deno.kill(Number(pid), "SIGTERM");
+        }
+      }
+      // A directory others could write to is not used: nothing persists.
+      await Deno.remove(cpDir, { recursive: true }).catch(() => {});
+      Deno.mkdirSync(cpDir);
+      Deno.chmodSync(cpDir, 0o777);
+      const shared = await drover([pb, "-i", inv, "--ssh-persist", "30"], { env });
+      assert.equal(shared.code, 0, shared.stdout + shared.stderr);
+      assert.deepEqual([...Deno.readDirSync(cpDir)], []);
+      await Deno.remove(xdg, { recursive: true });
+    });
+  },
+});

@@ -77,7 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         color,
         diff: !!opts.diff,
         write: out,
-        live: tty ? logUpdateArea(stdoutStream()) : undefined,
+        live: tty ? await logUpdateArea(stdoutStream()) : undefined,
         columns: terminalColumns,
       });
       sinks.push(consoleReporter.on);
@@ -153,7 +153,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         onWait: (msg) => engine?.emit({ type: "warning", host: c.host, msg }),
       });
     };
-    let controlDir: string | undefined;
+    const sshPersist = Number(opts.sshPersist);
+    if (!(Number.isInteger(sshPersist) && sshPersist >= 0)) {
+      throw new DroverError(
+        `--ssh-persist must be a whole number of seconds, got '${opts.sshPersist}'`,
+        { exitCode: 5, hint: "e.g. --ssh-persist 60 (0 closes the connections at the end)" },
+      );
+    }
+    let control: { dir: string; shared: boolean } | undefined;
     const trace = (c: Connection, info: Parameters<typeof traceConnection>[2]): Connection =>
       opts.verbose >= 2
         ? traceConnection(c, (e) => engine?.emit(e), opts.verbose >= 3 ? info : undefined)
@@ -176,7 +183,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           expected: "local or ssh",
         });
       }
-      controlDir ??= makeControlDir();
+      control ??= makeControlDir(sshPersist > 0);
       const str = (v: unknown) => (v === undefined ? undefined : String(v));
       const target = {
         host: h.name,
@@ -193,7 +200,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (target.extraArgs) options.ssh_extra_args = target.extraArgs;
       options.host_keys = opts.acceptNewHostKeys ? "accept-new" : "known_hosts only";
       const sshOptions = {
-        controlDir,
+        controlDir: control.dir,
+        persistS: control.shared ? sshPersist : 0,
         connectTimeout: timeout,
         acceptNewHostKeys: !!opts.acceptNewHostKeys,
         secret,
@@ -225,7 +233,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       return summary.exitCode;
     } finally {
       Deno.removeSignalListener("SIGINT", onInt);
-      if (controlDir) await Deno.remove(controlDir, { recursive: true }).catch(() => {});
+      if (control && !control.shared) {
+        await Deno.remove(control.dir, { recursive: true }).catch(() => {});
+      }
     }
   } catch (e) {
     let code: number;

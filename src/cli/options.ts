@@ -28,6 +28,7 @@ export interface CliOptions {
   acceptNewHostKeys?: boolean;
   timeout: string;
   lockTimeout: string;
+  sshPersist: string;
   color?: boolean;
 }
 
@@ -150,6 +151,12 @@ export const FLAGS: readonly (Flag & {
     meaning: "wait this long for another drover run on the same host to end (default 60)",
     example: "--lock-timeout 300",
     initial: "60",
+  },
+  {
+    flags: "--ssh-persist <seconds>",
+    meaning: "keep SSH connections this long for the next run, as ControlPersist (default 0)",
+    example: "--ssh-persist 60",
+    initial: "0",
   },
   {
     flags: "--no-color",

@@ -38,6 +38,11 @@ export interface SshOptions {
   readonly secret: BecomeSecret;
   /** The ssh binary (tests may wrap it to count sessions). */
   readonly sshBinary?: string;
+  /**
+   * Seconds the ControlMaster stays after the run for the next run to reuse
+   * (`--ssh-persist`, Ansible's ControlPersist); 0 or absent: closed at the end.
+   */
+  readonly persistS?: number;
 }
 
 /** A {@linkcode Connection} over OpenSSH. */
@@ -93,7 +98,7 @@ export class SshConnection implements Connection {
   }
 
   async close(): Promise<void> {
-    if (this.#closed || !this.#used) return;
+    if (this.#closed || !this.#used || (this.o.persistS ?? 0) > 0) return;
     this.#closed = true;
     await new Deno.Command(this.o.sshBinary ?? "ssh", {
       args: [...this.#base.slice(0, -2), "-O", "exit", ...this.#base.slice(-2)],
@@ -107,7 +112,7 @@ export class SshConnection implements Connection {
 /** ssh's arguments for a target (everything but the remote command). Pure. */
 export function sshArgs(
   t: SshTarget,
-  o: Pick<SshOptions, "controlDir" | "connectTimeout" | "acceptNewHostKeys">,
+  o: Pick<SshOptions, "controlDir" | "connectTimeout" | "acceptNewHostKeys" | "persistS">,
 ): string[] {
   const args = [
     "-o",
@@ -119,7 +124,7 @@ export function sshArgs(
     "-o",
     `ControlPath=${o.controlDir}/%C`,
     "-o",
-    "ControlPersist=120",
+    `ControlPersist=${(o.persistS ?? 0) > 0 ? o.persistS : 120}`,
     "-o",
     "ServerAliveInterval=5",
     "-o",
@@ -146,9 +151,37 @@ function lastLine(s: string): string {
   return s.trim().split("\n").filter(Boolean).pop() ?? "connection failed";
 }
 
-/** Make the run's private ControlMaster directory. */
-export function makeControlDir(): string {
-  const base = Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp";
+/** The longest ControlMaster directory ssh can put its sockets in. */
+const MAX_CONTROL_DIR = 107 - 1 - 40 - 17;
+
+/**
+ * Make the run's private ControlMaster directory. With `persist`, the
+ * directory is the user's own `drover-ssh-UID` (in `$XDG_RUNTIME_DIR`, else
+ * `/tmp`), kept between runs so that the next run finds the masters; it is
+ * used only if it is a real directory owned by this user with mode 0700,
+ * else the run gets a fresh private one (and nothing persists).
+ */
+export function makeControlDir(persist = false): { dir: string; shared: boolean } {
+  // A socket path holds at most 107 bytes, and ssh adds "/", the 40 of %C
+  // and a 17-byte temporary suffix: in a long $XDG_RUNTIME_DIR ssh would fail.
+  const xdg = Deno.env.get("XDG_RUNTIME_DIR");
+  const base = xdg && xdg.length + "/drover-ssh-0123456789abcdef".length <= MAX_CONTROL_DIR
+    ? xdg
+    : "/tmp";
+  if (persist) {
+    const dir = `${base}/drover-ssh-${Deno.uid() ?? "u"}`;
+    try {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+    } catch { /* exists (checked below) or cannot be made */ }
+    try {
+      const st = Deno.lstatSync(dir);
+      if (
+        st.isDirectory && !st.isSymlink && st.uid === Deno.uid() && ((st.mode ?? 0) & 0o077) === 0
+      ) {
+        return { dir, shared: true };
+      }
+    } catch { /* fall back to a private directory */ }
+  }
   let dir: string;
   try {
     dir = Deno.makeTempDirSync({ dir: base, prefix: "drover-ssh-" });
@@ -156,5 +189,5 @@ export function makeControlDir(): string {
     dir = Deno.makeTempDirSync({ prefix: "drover-ssh-" });
   }
   Deno.chmodSync(dir, 0o700);
-  return dir;
+  return { dir, shared: false };
 }

@@ -13,19 +13,33 @@ export const MAX_BATCHED_SCRIPT = 256 * 1024;
 
 /**
  * One script that runs each read as `sh -s` with the read's script on stdin
- * (a here-document: as it would run alone, and nothing in argv), printing its
- * stdout, exit code and stderr between markers carrying `nonce`. Pure.
+ * (a here-document: as it would run alone, and nothing in argv). The reads
+ * run at once, each in the background with its output in a private
+ * directory (memory-backed `/dev/shm` where there is one, removed on exit):
+ * they only read, so the batch costs the host the slowest read, not the sum.
+ * Then each read's stdout, exit code and stderr are printed in order between
+ * markers carrying `nonce`; a read that did not finish prints no markers.
+ * Pure.
  */
 export function batchScript(reads: readonly string[], nonce: string): string {
-  let out = `drover_rd() { printf '\\n@@${nonce}:%s:%s\\n' "$1" "$2"; }\n`;
+  let out = `drover_rd() { printf '\\n@@${nonce}:%s:%s\\n' "$1" "$2"; }
+drover_d=$(mktemp -d /dev/shm/drover-rd.XXXXXX 2>/dev/null || mktemp -d) || exit 1
+trap 'rm -rf "$drover_d"' EXIT
+trap 'exit 1' HUP INT TERM
+`;
   reads.forEach((r, i) => {
     const body = r.endsWith("\n") ? r : r + "\n";
     const tag = heredocTag(body);
-    out += `drover_rd ${i} out
-{ e=$(sh -s 2>&1 1>&3 3>&- <<'${tag}'
+    out += `( sh -s >"$drover_d/${i}.o" 2>"$drover_d/${i}.e" <<'${tag}'
 ${body}${tag}
-); r=$?; } 3>&1
-drover_rd ${i} rc; echo "$r"; drover_rd ${i} err; printf '%s' "$e"; drover_rd ${i} end
+echo "$?" >"$drover_d/${i}.r" ) </dev/null &
+`;
+  });
+  out += "wait\n";
+  reads.forEach((_r, i) => {
+    out += `if [ -s "$drover_d/${i}.r" ]; then drover_rd ${i} out; cat "$drover_d/${i}.o"; \
+drover_rd ${i} rc; cat "$drover_d/${i}.r"; drover_rd ${i} err; e=$(cat "$drover_d/${i}.e"); \
+printf '%s' "$e"; drover_rd ${i} end; fi
 `;
   });
   return out;

@@ -75,3 +75,23 @@ Deno.test("batches look far ahead until a change wastes reads fetched ahead, the
   c.clear(); // nothing wasted
   assertEquals(c.window, 24);
 });
+
+Deno.test("the reads of a batch run at once, and the batch leaves no files behind", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Read 0 waits (bounded) for a file read 1 creates: one after the other, it would give up.
+    const reads = [
+      `i=0; while [ ! -e ${dir}/flag ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done; [ -e ${dir}/flag ] && echo saw it`,
+      `touch ${dir}/flag; echo made it`,
+    ];
+    const nonce = newNonce();
+    const before = [...Deno.readDirSync("/dev/shm")].filter((e) => e.name.startsWith("drover-rd"));
+    const r = await spawnWithStdin(["sh", "-s"], batchScript(reads, nonce));
+    const got = parseBatch(r.stdout, 2, nonce);
+    assertEquals(got.map((g) => g?.stdout), ["saw it\n", "made it\n"]);
+    const after = [...Deno.readDirSync("/dev/shm")].filter((e) => e.name.startsWith("drover-rd"));
+    assertEquals(after.length, before.length);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -611,24 +611,29 @@ export class Engine {
           groups.get(key)![0].hosts.push(h);
         }
       } catch (e) {
-        this.#hostError(h, `include_tasks ${inc.file}`, e, 0, inc.pos);
+        this.#includeFailed(h, name, e, inc.pos, !!sub.ignoreErrors);
       }
     }
-    for (const [, [g]] of groups) {
-      for (const h of g.hosts) {
-        this.#result(h, name, { status: "ok", changed: false, module: "include_tasks" }, 0);
-      }
-    }
+    // Each file is read before the include reports: a file that cannot be
+    // read is the include's failure (ignored with ignore_errors), not an ok.
+    const loaded = new Map<string, Item[] | { error: unknown }>();
     for (const [key, [g]] of groups) {
       const file = key.split("\0")[0];
       const path = isAbsolute(file) ? file : join(inc.baseDir, file);
-      let items: Item[];
       try {
-        items = loadTaskFile(path, inc.pos, inh.role?.name);
+        loaded.set(key, loadTaskFile(path, inc.pos, inh.role?.name));
       } catch (e) {
-        for (const h of g.hosts) this.#hostError(h, `include_tasks ${file}`, e, 0, inc.pos);
-        continue;
+        loaded.set(key, { error: e });
       }
+      const got = loaded.get(key)!;
+      for (const h of g.hosts) {
+        if ("error" in got) this.#includeFailed(h, name, got.error, inc.pos, !!sub.ignoreErrors);
+        else this.#result(h, name, { status: "ok", changed: false, module: "include_tasks" }, 0);
+      }
+    }
+    for (const [key, [g]] of groups) {
+      const items = loaded.get(key)!;
+      if ("error" in items) continue;
       const withItem = g.item === undefined
         ? sub
         : { ...sub, vars: [...sub.vars, { [inc.loopVar ?? "item"]: g.item }] };
@@ -829,6 +834,7 @@ export class Engine {
             result: reg,
             warnings: r.warnings,
             module: t.module,
+            ignored: !!reg.failed && !!(t.ignoreErrors ?? inh.ignoreErrors),
           },
           Date.now() - ti,
           noLog,
@@ -1014,6 +1020,15 @@ export class Engine {
         }
         return r;
       } catch (e) {
+        if (e instanceof UnreachableError && this.#interrupted) {
+          // Ctrl-C reached drover's ssh clients too: the host was not lost, the run was stopped.
+          return {
+            changed: false,
+            failed: true,
+            msg:
+              `interrupted (Ctrl-C) while this task ran on ${h.name}; its command may have finished on the host`,
+          };
+        }
         if (e instanceof UnreachableError) {
           this.#hostError(h, this.#taskName(t, inh), e, 0, t.pos);
           return "unreachable";
@@ -1263,6 +1278,7 @@ export class Engine {
       result?: Record<string, unknown>;
       warnings?: readonly string[];
       module?: string;
+      ignored?: boolean;
     },
     ms: number,
     noLog: boolean,
@@ -1273,6 +1289,7 @@ export class Engine {
       task,
       module: r.module,
       item: noLog ? "(censored due to no_log)" : item,
+      ignored: r.ignored,
       status: r.status,
       changed: r.changed,
       msg: noLog ? (r.status === "failed" ? NO_LOG_MSG : undefined) : r.msg,
@@ -1343,6 +1360,18 @@ export class Engine {
     });
   }
 
+  /** An include that could not be expanded for a host: failed, or ignored with ignore_errors. */
+  #includeFailed(h: HostState, task: string, e: unknown, pos: SourcePos, ignore: boolean): void {
+    if (!ignore || !(e instanceof DroverError)) return this.#hostError(h, task, e, 0, pos);
+    this.#result(h, task, {
+      status: "failed",
+      changed: false,
+      msg: e.at(pos).format(),
+      ignored: true,
+      module: "include_tasks",
+    }, 0);
+  }
+
   #hostError(h: HostState, task: string, e: unknown, ms: number, pos?: SourcePos): void {
     if (e instanceof UnreachableError) {
       this.#result(h, task, { status: "unreachable", changed: false, msg: e.message }, ms);
@@ -1356,20 +1385,29 @@ export class Engine {
   async #flushHandlers(hosts: HostState[], inh: Inherited): Promise<void> {
     const play = this.#play!;
     const handlers = [...play.handlers, ...this.#roleOrder(play).flatMap((r) => r.role.handlers)];
+    // A notification is used up only after every handler has looked at it:
+    // all the handlers that `listen` to one topic run (Ansible's semantics).
+    const used = new Map<HostState, Set<string>>();
     for (const hd of handlers) {
       const names = [hd.name ?? "", ...hd.listen];
-      const targets = hosts.filter((h) =>
-        this.#alive(h) &&
-        names.some((n) => h.notified.has(n) || (hd.role && h.notified.has(`${hd.role} : ${n}`)))
-      );
+      const keys = names.flatMap((n) => hd.role ? [n, `${hd.role} : ${n}`] : [n]);
+      const heard = (h: HostState) => keys.filter((k) => h.notified.has(k));
+      const targets = hosts.filter((h) => this.#alive(h) && heard(h).length > 0);
       if (targets.length === 0) continue;
-      for (const h of targets) for (const n of names) h.notified.delete(n);
+      for (const h of targets) {
+        const u = used.get(h) ?? new Set<string>();
+        for (const n of heard(h)) u.add(n);
+        used.set(h, u);
+      }
       const role = hd.role ? this.playbook.roles.get(hd.role) : undefined;
       // A role's handler sees the role's variables and parameters.
       const saved = this.#roleVarsByHost;
       if (role) this.#roleVarsByHost = this.#handlerRoleVars.get(role.name);
       await this.#runTask(hd, targets, { ...inh, role, when: [] }, true);
       this.#roleVarsByHost = saved;
+    }
+    for (const [h, names] of used) {
+      for (const n of names) h.notified.delete(n);
     }
   }
 }

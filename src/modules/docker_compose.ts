@@ -102,9 +102,10 @@ export function engineFor(
 /** What a gather said about the engine: installed? daemon reachable? API version. Pure. */
 export function engineStatus(
   s: Map<string, string>,
+  probe = "server",
 ): { cli: string; reachable: boolean; api: string; error: string } {
   const cli = (s.get("engine") ?? "").trim();
-  const server = captured(s, "server");
+  const server = captured(s, probe);
   if (!cli) {
     const missing = (s.get("missing") ?? "").trim();
     return {
@@ -122,7 +123,7 @@ export function engineStatus(
       error: `cannot reach the ${cli} daemon: ${server?.err || "no answer"}`,
     };
   }
-  return { cli, reachable: true, api: server.out.trim(), error: "" };
+  return { cli, reachable: true, api: probe === "server" ? server.out.trim() : "", error: "" };
 }
 
 /**
@@ -516,20 +517,35 @@ function listLines(): string {
   return `if [ -n "$D" ]; then cap ps "$D" ps -a --filter label=${PROJECT_LABEL} --format "$J"; cap vols "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi\n`;
 }
 
-/** The gather script of `docker_compose`. */
+/**
+ * The gather script of `docker_compose`. The project's containers are listed
+ * first: `ps` also tells whether the daemon answers (no separate `version`
+ * probe), and when stopping or removing (volumes kept) with no Compose
+ * container on the host there is nothing to do, so the project's name is not
+ * needed and `compose config` (the costliest read of a converged migrate) is
+ * skipped.
+ */
 export function composeGatherScript(
   a: ComposeArgs,
   cmd: ComposeCommand | undefined,
   engine: "docker" | "podman" | undefined,
 ): string {
   const files = a.files?.length ? a.files : undefined;
-  let s = enginePrelude(engine, a.docker_host) + composeFn(cmd) + SERVER_PROBE;
+  let s = enginePrelude(engine, a.docker_host) + composeFn(cmd);
+  s += `drover_pf=$(mktemp 2>/dev/null) || drover_pf=/dev/null
+if [ -n "$D" ]; then sec ps; { e=$("$D" ps -a --filter label=${PROJECT_LABEL} --format "$J" 2>&1 >"$drover_pf" </dev/null); r=$?; }; \
+cat "$drover_pf"; sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; \
+cap vols "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
+`;
   if (a.project_src !== undefined) {
+    const cheap = (a.state === "absent" || a.state === "stopped") && !a.remove_volumes;
     s += `sec dir; if cd -- ${shq(a.project_src)} 2>/dev/null; then echo yes\n`;
     s += `sec files; for f in ${
       (files ?? DEFAULT_FILES).map(shq).join(" ")
     }; do if [ -f "$f" ]; then echo "ok $f"; else echo "missing $f"; fi; done\n`;
-    s += `if [ -n "$C" ]; then cap config compose ${
+    s += `if [ -n "$C" ]${
+      cheap ? ` && { [ -z "$D" ] || [ -s "$drover_pf" ]; }` : ""
+    }; then cap config compose ${
       [
         ...(files ?? []).flatMap((f) => ["-f", f]),
         ...(a.project_name ? ["-p", a.project_name] : []),
@@ -537,7 +553,7 @@ export function composeGatherScript(
         .map(shq).join(" ")
     } config; fi\nfi\n`;
   }
-  return s + listLines();
+  return s + `[ "$drover_pf" = /dev/null ] || rm -f "$drover_pf"\n`;
 }
 
 function displayContainer(c: ContainerInfo): string {
@@ -568,7 +584,7 @@ export const dockerCompose = defineModule({
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, ctx.facts);
     const r = await readHost(ctx, composeGatherScript(a, cmd, engine));
     const s = sections(r.stdout);
-    const eng = engineStatus(s);
+    const eng = engineStatus(s, "ps");
     const command = (s.get("compose") ?? "").trim() as ComposeCommand | "";
     const srcDesc = a.project_src ?? "";
     const wantsUp = a.state === "present" || a.state === "restarted";

@@ -130,3 +130,69 @@ Deno.test("CLI: set_fact feeds later tasks, assert/fail stop the host, meta flus
     assert.match(bad.stdout, /one is not two/);
   });
 });
+
+Deno.test("CLI: every handler that listens to a topic runs, once, in the order handlers are written", async () => {
+  await withTempDir(async (dir) => {
+    const pb = `${dir}/pb.yml`;
+    const log = `${dir}/log`;
+    await Deno.writeTextFile(
+      pb,
+      `- hosts: localhost
+  gather_facts: false
+  handlers:
+    - name: first
+      shell: echo first >> ${log}
+      listen: restart web
+    - name: unrelated
+      shell: echo unrelated >> ${log}
+    - name: second
+      shell: echo second >> ${log}
+      listen: [restart web, other]
+  tasks:
+    - name: change
+      shell: echo task >> ${log}
+      notify: restart web
+    - name: change again
+      shell: echo task2 >> ${log}
+      notify: restart web
+`,
+    );
+    const r = await drover([pb]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await Deno.readTextFile(log), "task\ntask2\nfirst\nsecond\n");
+    assert.equal(recap(r.stdout).localhost.changed, 4);
+  });
+});
+
+Deno.test("CLI: an include whose file is missing fails (ignored with ignore_errors), never ok; failed loop items are shown as Ansible shows them", async () => {
+  await withTempDir(async (dir) => {
+    const pb = `${dir}/pb.yml`;
+    const play = (ignore: boolean) =>
+      `- hosts: localhost
+  gather_facts: false
+  tasks:
+    - include_tasks: ${dir}/missing.yml
+      ignore_errors: ${ignore}
+    - name: items
+      command: "false"
+      loop: [a, b]
+      ignore_errors: true
+`;
+    await Deno.writeTextFile(pb, play(true));
+    const r = await drover([pb]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const inc = r.stdout.split("TASK [items]")[0].split("TASK [include_tasks]")[1];
+    assert.doesNotMatch(inc, /^ok: /m);
+    assert.match(inc, /^fatal: \[localhost\]: FAILED! => .*missing\.yml.*\n\.\.\.ignoring$/m);
+    assert.match(r.stdout, /^failed: \[localhost\] \(item=a\) => /m);
+    assert.match(r.stdout, /^failed: \[localhost\] \(item=b\) => /m);
+    assert.equal(recap(r.stdout).localhost.ignored, 2);
+
+    await Deno.writeTextFile(pb, play(false));
+    const bad = await drover([pb]);
+    assert.equal(bad.code, 2, bad.stdout + bad.stderr);
+    assert.doesNotMatch(bad.stdout, /^ok: \[localhost\]$/m);
+    assert.equal(recap(bad.stdout).localhost.failed, 1);
+    assert.doesNotMatch(bad.stdout, /TASK \[items\]/);
+  });
+});

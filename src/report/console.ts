@@ -11,7 +11,6 @@
  * sent to each host, `-vvv` how each host is reached.
  */
 import pc from "picocolors";
-import { createLogUpdate } from "log-update";
 import type { EngineEvent, EventOf, HostStats } from "../core/events.ts";
 import { unifiedDiff } from "../modules/_files.ts";
 
@@ -31,8 +30,13 @@ export interface TtyStream {
   write(text: string): unknown;
 }
 
-/** A {@linkcode LiveArea} drawn on `stream` by log-update. */
-export function logUpdateArea(stream: TtyStream): LiveArea {
+/**
+ * A {@linkcode LiveArea} drawn on `stream` by log-update. log-update (and
+ * the string-width tables it pulls in) is loaded only here, on a TTY: a run
+ * without one does not pay for it at start-up.
+ */
+export async function logUpdateArea(stream: TtyStream): Promise<LiveArea> {
+  const { createLogUpdate } = await import("log-update");
   // log-update only needs write/isTTY/columns/rows; its types ask for a Node stream.
   const lu = createLogUpdate(stream as unknown as NodeJS.WriteStream, { showCursor: true });
   return {
@@ -268,10 +272,11 @@ export class ConsoleReporter {
           const k of ["rc", "stderr", "stdout"]
         ) if (e.result[k] !== undefined && e.result[k] !== "") payload[k] = e.result[k];
       }
+      // Ansible: "failed: [h] (item=x) => {...}" for an item, "fatal: [h]: FAILED! => {...}" for a task.
       w(c.red(
-        `${e.ignored ? "failed" : "fatal"}: [${e.host}]${item}: FAILED! => ${
-          JSON.stringify(payload)
-        }`,
+        e.item !== undefined
+          ? `failed: [${e.host}] (item=${e.item}) => ${JSON.stringify(payload)}`
+          : `fatal: [${e.host}]: FAILED! => ${JSON.stringify(payload)}`,
       ));
       if (e.ignored) w(c.cyan("...ignoring"));
     }

@@ -51,7 +51,7 @@ Deno.test("on a TTY, a long task shows a live line per host with the time elapse
     color: true,
     diff: false,
     write: (l) => tty.stream.write(`${l}\n`),
-    live: logUpdateArea(tty.stream),
+    live: await logUpdateArea(tty.stream),
     now: () => now,
     refreshMs: 0,
   });
@@ -88,7 +88,7 @@ Deno.test("a loop keeps the host's live line, restarting the clock at each item"
     color: false,
     diff: false,
     write: (l) => tty.stream.write(`${l}\n`),
-    live: logUpdateArea(tty.stream),
+    live: await logUpdateArea(tty.stream),
     now: () => now,
     refreshMs: 0,
   });
