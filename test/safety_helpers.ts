@@ -323,3 +323,70 @@ mount -t tmpfs -o size=64k tmpfs /etc/default
 cp -a /run/drover-safety-default/. /etc/default/ && rm -rf /run/drover-safety-default
 dd if=/dev/zero of=/etc/default/.filler bs=4k 2>/dev/null || true
 `;
+
+/**
+ * Every `.drover.*` temp file under `dirs` as the host itself sees them
+ * (unlike {@linkcode leftoverTempFiles}, this sees into mounts such as
+ * {@linkcode FILL_ETC_DEFAULT}'s tmpfs).
+ */
+export async function hostTempFiles(host: string, dirs: readonly string[]): Promise<string[]> {
+  const r = await onHost(
+    host,
+    `find ${dirs.map((d) => `'${d}'`).join(" ")} -name '.drover.*' 2>/dev/null; true\n`,
+  );
+  if (r.code !== 0) throw new Error(`${host}: find temp files: ${r.stderr}`);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** The events of a `--json` run (one JSON object per stdout line). */
+export function jsonEvents(stdout: string): Record<string, unknown>[] {
+  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/**
+ * Per host, the sorted names of the tasks (and handlers) of a `--json` run
+ * whose result had `status` (loop items as `task (item)`); with `changed`,
+ * the results reported changed instead.
+ */
+export function tasksByHost(
+  stdout: string,
+  status: "changed" | "failed" | "ok" | "skipped",
+): Record<string, string[]> {
+  const out: Record<string, Set<string>> = {};
+  for (const e of jsonEvents(stdout)) {
+    if (e.type !== "host_result") continue;
+    const hit = status === "changed"
+      ? e.changed === true
+      : e.status === status && !(status === "failed" && e.ignored === true);
+    if (!hit) continue;
+    const name = `${e.task}${e.item !== undefined ? ` (${e.item})` : ""}`;
+    (out[e.host as string] ??= new Set()).add(name);
+  }
+  return Object.fromEntries(Object.entries(out).map(([h, s]) => [h, [...s].sort()]));
+}
+
+/**
+ * What a migration must give back, comparable across a rollback: unit files
+ * and unit states (as {@linkcode stateSnapshot}), ufw's view, the nftables
+ * ruleset, and docker's containers (by name, image and state: compose makes
+ * new ids), images (ids), volumes and networks (by name).
+ */
+export async function serviceState(host: string): Promise<string> {
+  const r = await onHost(
+    host,
+    `systemctl list-unit-files --no-legend --no-pager | grep -Ev '^session-[0-9]+\\.scope ' | LC_ALL=C sort
+systemctl list-units --all --no-legend --no-pager --plain --type=service,socket,timer,path | grep -Ev '^(user@|user-runtime-dir@)' | awk '{print "unit", $1, $2, $3, $4}' | LC_ALL=C sort
+echo ufw; ufw status verbose 2>&1; ufw show added 2>&1
+echo containers
+if command -v docker >/dev/null; then
+  docker ps -a --format 'container {{.Names}} {{.Image}} {{.State}}' | LC_ALL=C sort
+  docker images --no-trunc --format 'image {{.ID}} {{.Repository}}:{{.Tag}}' | LC_ALL=C sort
+  docker volume ls --format 'volume {{.Name}}' | LC_ALL=C sort
+  docker network ls --format 'network {{.Name}} {{.Driver}}' | LC_ALL=C sort
+fi
+`,
+  );
+  if (r.code !== 0) throw new Error(`${host}: service state: ${r.stderr}`);
+  const nft = await local(`ip netns exec drlab-${host} nft -s list ruleset`);
+  return `${r.stdout}\nnft\n${nft.stdout}`;
+}

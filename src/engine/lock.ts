@@ -235,16 +235,19 @@ class LockedConnection implements Connection {
     const child = this.#child;
     if (!child) return;
     this.#child = undefined;
-    try {
-      await this.#stdin?.close();
-    } catch { /* already gone */ }
-    await this.#lines?.return(undefined).catch(() => {});
+    // The clock starts before anything is awaited: the line reader's return()
+    // only settles once the holder's output ends, which a holder still
+    // waiting on the host would put off (a run that never ended).
     const timer = setTimeout(() => {
       try {
         child.kill("SIGTERM");
       } catch { /* already gone */ }
     }, 5000);
     try {
+      try {
+        await this.#stdin?.close();
+      } catch { /* already gone */ }
+      this.#lines?.return(undefined).catch(() => {});
       await child.status;
     } finally {
       clearTimeout(timer);

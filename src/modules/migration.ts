@@ -323,13 +323,15 @@ export const droverRestore = defineModule({
       };
     });
     if (!ctx.check && plan.length) {
-      const script = "set -e\n" +
+      // A temp file beside each target, renamed over it; removed on any failure or signal.
+      const script =
+        `set -e\ntmp=\ntrap '[ -z "$tmp" ] || rm -f -- "$tmp"' EXIT\ntrap 'exit 130' HUP INT TERM\n` +
         plan.map((s) =>
           s.action === "remove"
             ? `rm -f -- ${shq(s.path)}\n`
             : `t=${shq(s.path)}; src=${
               shq(`${a.dir}/files${s.path}`)
-            }; mkdir -p -- "$(dirname -- "$t")"; tmp=$(mktemp "$(dirname -- "$t")/.drover.XXXXXXXX"); cp -a -- "$src" "$tmp"; mv -f -- "$tmp" "$t"\n`
+            }; mkdir -p -- "$(dirname -- "$t")"; tmp=$(mktemp "$(dirname -- "$t")/.drover.XXXXXXXX"); cp -a -- "$src" "$tmp"; mv -f -- "$tmp" "$t"; tmp=\n`
         ).join("");
       const r = await ctx.sh(script);
       if (r.rc !== 0) throw new ModuleFailure(`restore failed: ${r.stderr.trim()}`);
