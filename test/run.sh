@@ -4,7 +4,8 @@
 cd "$(dirname "$0")/.."
 lab_was_up=no
 [[ -f /var/lib/drover-lab/inventory.yml ]] && lab_was_up=yes
-deno test --allow-all --quiet "$@"
+# Not --quiet: the lab suites print the figures they measured (console.log).
+deno test --allow-all "$@"
 rc=$?
 if [[ $lab_was_up == no ]]; then
   bash test/lab/lab.sh down >/dev/null 2>&1 || true
