@@ -186,7 +186,8 @@ export interface WriteOptions extends Attrs {
 /**
  * Script that writes `content` to `path` atomically: temp file beside the
  * target (mode 0600 from mktemp), the old file's mode and owner (0644 for a
- * new file) unless the task sets them, optional validation, then rename.
+ * new file) unless the task sets them (then only the task's, so a 0600 file
+ * is never readable by others on the way), optional validation, then rename.
  * The temp file is removed on any failure or signal.
  */
 export function atomicWriteScript(
@@ -201,6 +202,18 @@ export function atomicWriteScript(
       options.validate.replaceAll('"', '\\"')
     }" >&2; exit 3; fi\n`
     : "";
+  // The temp file holds the content from the start (mode 0600 from mktemp):
+  // it never passes through a mode or an owner that the task did not ask for
+  // (a 0600 file of secrets was briefly 0644, readable by any local user).
+  const { owner, group, mode } = options;
+  const keepOwner = owner && group
+    ? ""
+    : `chown ${owner ? shq(owner) : '"$(stat -c %u -- "$dest")"'}:${
+      group ? shq(group) : '"$(stat -c %g -- "$dest")"'
+    } "$tmp"; `;
+  const octal = mode !== undefined && /^[0-7]+$/.test(mode);
+  const keepMode = octal ? "" : `chmod "$(stat -c %a -- "$dest")" "$tmp"; `;
+  const newMode = octal ? "" : `chmod 0644 "$tmp"; `;
   return `set -e
 dest=${shq(path)}
 dir=$(dirname -- "$dest")
@@ -209,7 +222,7 @@ trap 'rm -f "$tmp"' EXIT HUP INT TERM
 base64 -d > "$tmp" <<'${tag}'
 ${b64}
 ${tag}
-if [ -e "$dest" ]; then chown "$(stat -c %u:%g -- "$dest")" "$tmp"; chmod "$(stat -c %a -- "$dest")" "$tmp"; else chmod 0644 "$tmp"; fi
+if [ -e "$dest" ]; then ${keepOwner}${keepMode}:; else ${newMode}:; fi
 ${attrLines("tmp", options)}${validate}${
     options.backup
       ? `if [ -f "$dest" ]; then b="$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~"; cp -p -- "$dest" "$b"; echo "backup_file=$b"; fi\n`

@@ -319,6 +319,52 @@ Deno.test("atomicWriteScript: content travels in the script (base64), never as a
   assert.ok(s.indexOf("chmod '0600' \"$tmp\"") < s.indexOf('mv -f -- "$tmp" "$dest"'));
 });
 
+Deno.test("atomicWriteScript: a 0600 file's temp copy never gets another mode or owner on the way", async () => {
+  await withTempDir(async (dir) => {
+    // chmod and chown shims log every call, then do it.
+    await Deno.mkdir(`${dir}/bin`);
+    for (const c of ["chmod", "chown"]) {
+      const real = new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", `command -v ${c}`] }).output()).stdout,
+      ).trim();
+      await Deno.writeTextFile(
+        `${dir}/bin/${c}`,
+        `#!/bin/sh\necho "${c} $1" >> ${dir}/calls\nexec ${real} "$@"\n`,
+      );
+      await Deno.chmod(`${dir}/bin/${c}`, 0o755);
+    }
+    const uid = Deno.uid()!;
+    const gid = Deno.gid()!;
+    const runs: { exists: boolean; opts: { mode: string; owner?: string; group?: string } }[] = [
+      { exists: false, opts: { mode: "0600" } },
+      { exists: true, opts: { mode: "0600" } },
+      { exists: true, opts: { mode: "0600", owner: `${uid}`, group: `${gid}` } },
+    ];
+    for (const r of runs) {
+      const dest = `${dir}/secret.env`;
+      await Deno.remove(dest).catch(() => {});
+      await Deno.remove(`${dir}/calls`).catch(() => {});
+      if (r.exists) await Deno.writeTextFile(dest, "old\n", { mode: 0o644 });
+      const s = atomicWriteScript(dest, "TOKEN=s3cr3t\n", r.opts);
+      const out = await new Deno.Command("sh", {
+        args: ["-c", s],
+        env: { PATH: `${dir}/bin:${Deno.env.get("PATH")}` },
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const calls = (await Deno.readTextFile(`${dir}/calls`).catch(() => "")).split("\n")
+        .filter(Boolean);
+      // Only the task's mode, and no chmod before it that could open the file up.
+      assert.deepEqual(calls.filter((c) => c.startsWith("chmod")), ["chmod 0600"], s);
+      if (r.opts.owner) {
+        assert.deepEqual(calls.filter((c) => c.startsWith("chown")), [`chown ${uid}:${gid}`]);
+      }
+      assert.equal(await modeOf(dest), "0600");
+      assert.equal(await Deno.readTextFile(dest), "TOKEN=s3cr3t\n");
+    }
+    assert.deepEqual(await leftovers(dir), []);
+  });
+});
+
 // ---------------------------------------------------------------- file
 
 Deno.test("file directory: created with mode, converges; a mode drift is fixed; --check touches nothing", async () => {
