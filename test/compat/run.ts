@@ -110,6 +110,7 @@ async function main(): Promise<number> {
   const workDir = await Deno.makeTempDir({ prefix: "drover-compat-" });
   const results: CaseResult[] = [];
   let next = 0;
+  const retried = new Set<string>();
   const t0 = Date.now();
   const err = (s: string) => console.error(s);
   err(
@@ -136,6 +137,13 @@ async function main(): Promise<number> {
         }
       } catch (e) {
         err(`  ${name}: harness error: ${(e as Error).message}`);
+        // A host that did not boot on a loaded machine is not a result: once more, at the end.
+        if (!retried.has(name)) {
+          retried.add(name);
+          names.push(name);
+          err(`  ${name}: queued again`);
+          continue;
+        }
         results.push({
           name,
           meta: { about: "(harness error)", extraVars: [], args: [], fast: false },

@@ -7,7 +7,7 @@
 #   lab.sh down            remove everything the lab made (caches are kept)
 #   lab.sh status          one line per host
 #   lab.sh ssh HOST [cmd]  ssh into a host (HOST may be user@labN)
-#   lab.sh reset HOST|--all  fresh state for a host (empty upper dir, new keys)
+#   lab.sh reset HOST...|--all  fresh state for hosts (empty upper dir, new keys)
 #   lab.sh inventory [HOST...]  print the path of the inventory of all hosts,
 #                          or print an inventory of just the named hosts
 #
@@ -53,6 +53,13 @@ cmd_up() {
   t0=$(now_ms)
   take_lock
   mkdir -p "$RUN_DIR" "$HOSTS_DIR" "$LAYERS_DIR"
+  # Every host's systemd takes inotify instances from the machine's per-user
+  # limit (128 by default): past a dozen hosts, units fail at boot for want
+  # of them. The lab's machine is a test machine: raise it (not persisted).
+  if (($(cat /proc/sys/fs/inotify/max_user_instances) < 1024)); then
+    log "raising fs.inotify.max_user_instances to 1024 (lab hosts each run systemd)"
+    echo 1024 >/proc/sys/fs/inotify/max_user_instances || true
+  fi
   # `reset` and hosts started later use the docker host list given to `up`.
   printf '%s\n' "$DROVER_LAB_DOCKER_HOSTS" >"$STATE_DIR/docker_hosts"
 
@@ -158,16 +165,17 @@ cmd_ssh() {
 }
 
 cmd_reset() {
-  (($# == 1)) || die "usage: lab.sh reset HOST|--all"
+  (($# >= 1)) || die "usage: lab.sh reset HOST...|--all"
   require_root
   take_lock
   local names=() name layer
   if [[ $1 == --all ]]; then
+    (($# == 1)) || die "usage: lab.sh reset HOST...|--all"
     for name in $(known_host_names); do host_running "$name" && names+=("$name"); done
     ((${#names[@]})) || die "reset --all: no host is running"
   else
-    need_host "$1"
-    names=("$1")
+    for name in "$@"; do need_host "$name"; done
+    names=("$@")
   fi
   [[ -f $ROOTFS_STAMP ]] || die "the lab was never set up; run: bash test/lab/lab.sh up"
   if [[ -z ${DROVER_LAB_DOCKER_HOSTS_GIVEN:-} && -f $STATE_DIR/docker_hosts ]]; then
