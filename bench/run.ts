@@ -66,6 +66,8 @@ const HELP = `deno task bench [options]
   --out FILE        results (default bench/results.json); --no-write to skip
   --merge           keep the cells of --out that this run does not measure (e.g. measure
                     Ansible once, then only drover again after a change)
+  --startup-runs 21 how often to time drover's start-up (parse + validate migrate.yml and
+                    its roles, no hosts: --syntax-check); 0 skips it
   --no-up           do not run 'lab.sh up' first
   --no-install      do not apt-get install missing Ansible packages
   --quick           --hosts 1 --runs 1`;
@@ -108,6 +110,7 @@ const args = {
   quick: !!flags.quick,
   merge: !!flags.merge,
   help: !!flags.help,
+  startupRuns: flags["startup-runs"] as string | undefined,
 };
 if (args.help) {
   console.log(HELP);
@@ -121,10 +124,12 @@ const names = (args.names ?? Deno.env.get("BENCH_HOSTS") ??
   Array.from({ length: 20 }, (_, i) => `lab${i + 1}`).join(",")).split(",").map((s) => s.trim())
   .filter(Boolean);
 const droverMain = args.drover ?? `${ROOT}/main.ts`;
+const startupRuns = Number(args.startupRuns ?? (args.quick ? 5 : 21));
 const outFile = args.out ?? `${ROOT}/bench/results.json`;
 for (const t of tools) if (!TOOLS.includes(t)) die(`unknown tool '${t}'`);
 for (const s of scenarios) if (!SCENARIOS.includes(s)) die(`unknown scenario '${s}'`);
 if (!(runs >= 1)) die("--runs must be ≥ 1");
+if (!(Number.isInteger(startupRuns) && startupRuns >= 0)) die("--startup-runs must be ≥ 0");
 for (const n of hostCounts) {
   if (!(n >= 1) || n > names.length) die(`--hosts ${n}: only ${names.length} host names given`);
 }
@@ -484,8 +489,46 @@ function table(cells: Cell[]): string {
   return lines.join("\n");
 }
 
+/**
+ * drover's start-up: wall time of `deno run -A main.ts playbooks/migrate.yml
+ * --syntax-check` (parse and validate the playbook and its roles, no hosts),
+ * and of the same through `deno task run`. One run first warms Deno's caches.
+ */
+async function startup(n: number): Promise<Record<string, ReturnType<typeof stats>>> {
+  const time = async (cmd: string[]): Promise<number> => {
+    const t = performance.now();
+    const r = await new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    if (!r.success) die(`start-up run failed: ${cmd.join(" ")}`);
+    return performance.now() - t;
+  };
+  const out: Record<string, ReturnType<typeof stats>> = {};
+  const cmds: Record<string, string[]> = {
+    "deno run": ["deno", "run", "-A", droverMain, "playbooks/migrate.yml", "--syntax-check"],
+    "deno task run": ["deno", "task", "run", "playbooks/migrate.yml", "--syntax-check"],
+  };
+  for (const [name, cmd] of Object.entries(cmds)) {
+    if (name === "deno task run" && args.drover) continue;
+    await time(cmd);
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) ms.push(await time(cmd));
+    out[name] = stats(ms);
+    const st = out[name];
+    console.log(
+      `bench: start-up (${name} … --syntax-check): ${st.median.toFixed(0)} ms median ` +
+        `(${st.min.toFixed(0)}–${st.max.toFixed(0)}, n=${n}, load ${load1()})`,
+    );
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   if (Deno.uid() !== 0) die("needs root (the lab)");
+  const startupMs = startupRuns > 0 ? await startup(startupRuns) : undefined;
   await ensureAnsible();
   const maxN = Math.max(...hostCounts);
   const all = names.slice(0, maxN);
@@ -564,9 +607,11 @@ async function main(): Promise<void> {
     }));
     let machineInfo = machine();
     let kept: typeof summary = [];
+    let startupKept = startupMs;
     if (args.merge) {
       try {
         const old = JSON.parse(await Deno.readTextFile(outFile));
+        startupKept ??= old.startupMs;
         kept = (old.cells as typeof summary).filter((o) =>
           !summary.some((c) =>
             c.tool === o.tool && c.hosts === o.hosts && c.scenario === o.scenario
@@ -601,6 +646,7 @@ async function main(): Promise<void> {
           machine: machineInfo,
           ansible: ansibleVersion,
           options: { hosts: hostCounts, runs, tools, scenarios, names: all },
+          startupMs: startupKept,
           ratios,
           cells: summary,
         },

@@ -197,6 +197,26 @@ Deno.test({
         for (const p of ["4317", "4318", "14317", "14318", "12345"]) {
           assert.ok(ports.includes(p), p);
         }
+        // The record's stack memory (dockerd's one-shot stats) agrees with `docker stats`.
+        const manifest = JSON.parse(
+          (await onHost(h, "cat /var/lib/drover/migrate/manifest.json\n")).stdout,
+        );
+        const recorded = Number(manifest.facts.docker_stack_memory_mb);
+        const cli = (await onHost(
+          h,
+          "cd /home/dev/TTA.dev && docker stats --no-stream --format '{{.MemUsage}}' " +
+            "$(docker compose -f docker-compose.integration.yml ps -q)\n",
+        )).stdout.trim().split("\n").map((l) => {
+          const m = /^([\d.]+)\s*(KiB|MiB|GiB|kB|MB|GB|B)\b/.exec(l.trim());
+          assert.ok(m, `docker stats MEM USAGE: ${l}`);
+          const f: Record<string, number> = { B: 1 / 1048576, KiB: 1 / 1024, kB: 1 / 1024 };
+          return Number(m[1]) * (f[m[2]] ?? (m[2].startsWith("G") ? 1024 : 1));
+        }).reduce((a, b) => a + b, 0);
+        assert.ok(recorded > 0, `recorded stack memory ${recorded} MiB`);
+        assert.ok(
+          Math.abs(recorded - cli) <= Math.max(1, cli / 2),
+          `recorded ${recorded} MiB, docker stats ${cli.toFixed(1)} MiB`,
+        );
       });
 
       await t.step(

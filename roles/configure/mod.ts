@@ -42,7 +42,12 @@ export const role = defineRole({
   )),
   tasks: [
     task("Which alloy is installed", "shell", {
-      cmd: "alloy --version 2>/dev/null | head -1 || true",
+      // The package database first: `alloy --version` starts the whole binary
+      // (about 0.1 s of CPU), dpkg-query 0.01 s. A binary installed by hand answers itself.
+      cmd: "v=$(dpkg-query -W -f='${db:Status-Status} ${Version}' alloy 2>/dev/null) && " +
+        'case "$v" in installed\\ *) echo "${v#installed }"; exit 0 ;; esac; ' +
+        "v=$(rpm -q --qf '%{VERSION}' alloy 2>/dev/null) && { echo \"$v\"; exit 0; }; " +
+        "alloy --version 2>/dev/null | head -1 || true",
     }, {
       register: "alloy_version_out",
       changedWhen: false,
