@@ -5,6 +5,7 @@
  */
 
 import { BECOME_PROBE } from "../connection/become.ts";
+import { apiServerVersion, DOCKER_API_FN } from "./docker_api.ts";
 
 /** A listening TCP socket and, when known, its owning process. */
 export interface ListeningPort {
@@ -69,7 +70,7 @@ s meminfo; grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
 s pkg; for c in apt-get dnf yum zypper apk; do command -v $c >/dev/null && echo $c; done
 s ss; if command -v ss >/dev/null; then ss -ltnpH; fi
 s proc_tcp; cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" { print $2 }'
-s docker; if command -v docker >/dev/null; then echo present; timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi
+${DOCKER_API_FN}s docker; if command -v docker >/dev/null; then echo present; if v=$(drover_dapi /version 5 </dev/null); then printf '%s\\n' "$v"; else timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi; fi
 s podman; if command -v podman >/dev/null; then echo present; timeout 5 podman --version; fi
 s compose; if command -v docker >/dev/null; then for d in "\${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins" /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins; do if [ -x "$d/docker-compose" ]; then echo "docker compose"; break; fi; done; fi; command -v docker-compose >/dev/null && echo docker-compose; command -v podman-compose >/dev/null && echo podman-compose
 s firewall; command -v ufw >/dev/null && echo ufw; command -v firewall-cmd >/dev/null && echo firewalld
@@ -219,7 +220,10 @@ export function parseFacts(out: string): Facts {
   const ports = ssOut ? parseSs(ssOut) : parseProcTcp(get("proc_tcp"));
   const dock = get("docker").split("\n");
   const dockerPresent = dock[0] === "present";
-  const dockerVer = dock[1]?.trim() || null;
+  // The Engine API's /version body (one JSON line), or what the docker CLI printed.
+  const dockerLine = dock[1]?.trim() ?? "";
+  const dockerVer = (dockerLine.startsWith("{") ? apiServerVersion(dockerLine) : dockerLine) ||
+    null;
   const pod = get("podman").split("\n");
   const fw = get("firewall").split("\n");
   return {

@@ -214,3 +214,19 @@ Deno.test("a sparse probe: Rocky without systemd, dnf, docker client only, no ss
   assert.equal(f.firewall, "none");
   assert.equal(parseFacts("").os_family, "unknown");
 });
+
+Deno.test("docker fact: the Engine API's /version and docker version's output give the same facts", () => {
+  const fixtures = new URL("../../test/fixtures/docker_api/", import.meta.url);
+  const api = Deno.readTextFileSync(new URL("version_api.json", fixtures)).trim();
+  const cli = Deno.readTextFileSync(new URL("version_cli.txt", fixtures)).trim();
+  const docker = (line: string) => parseFacts(`\n@@docker\npresent\n${line}\n@@podman\n`).docker;
+  assert.deepEqual(docker(api), docker(cli));
+  assert.deepEqual(docker(api), { present: true, version: "20.10.24+dfsg1", server: true });
+  // the CLI's fallback when the daemon is not reachable: no server version
+  assert.deepEqual(docker("Docker version 20.10.24+dfsg1, build 297e128"), {
+    present: true,
+    version: null,
+    server: false,
+  });
+  assert.deepEqual(docker('{"Components":[]}'), { present: true, version: null, server: false });
+});

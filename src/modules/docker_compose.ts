@@ -33,6 +33,16 @@ import {
 } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
+import {
+  apiContainers,
+  apiPath,
+  cliImage,
+  cliNames,
+  displayablePorts,
+  DOCKER_API_FN,
+  naturalCompare,
+  truncateId,
+} from "../facts/docker_api.ts";
 
 /** The label Compose (v1, v2 and podman-compose) puts on what it creates. */
 export const PROJECT_LABEL = "com.docker.compose.project";
@@ -48,13 +58,17 @@ export type ComposeCommand = typeof COMPOSE_COMMANDS[number];
 /**
  * Shell prelude for Docker/Podman scripts: `sec NAME` starts an output
  * section; `cap NAME CMD...` runs CMD with its stdout in section NAME, its
- * exit code in NAME_rc and its stderr in NAME_err. `D` is the engine CLI
- * (`docker`/`podman`, empty when neither exists) and `J` its JSON format.
+ * exit code in NAME_rc and its stderr in NAME_err. `capa NAME PATH CMD...`
+ * reads PATH from dockerd's Engine API instead when it can (engine docker,
+ * default socket: see {@linkcode DOCKER_API_FN}), with `api` in section
+ * NAME_src, and falls back to `cap NAME CMD...` otherwise. `D` is the engine
+ * CLI (`docker`/`podman`, empty when neither exists) and `J` its JSON format.
  */
 export function enginePrelude(cli: "docker" | "podman" | undefined, dockerHost?: string): string {
   return `${dockerHost ? `DOCKER_HOST=${shq(dockerHost)}; export DOCKER_HOST\n` : ""}
 sec() { printf '\\n@@%s\\n' "$1"; }
 cap() { n=$1; shift; sec "$n"; { e=$("$@" 2>&1 1>&3 3>&-); r=$?; } 3>&1; sec "\${n}_rc"; echo "$r"; sec "\${n}_err"; printf '%s\\n' "$e"; }
+${DOCKER_API_FN}capa() { n=$1; p=$2; shift 2; if [ "$D" = docker ] && o=$(drover_dapi "$p" </dev/null); then sec "$n"; printf '%s\\n' "$o"; sec "\${n}_rc"; echo 0; sec "\${n}_err"; echo; sec "\${n}_src"; echo api; else cap "$n" "$@"; fi; }
 D=${cli ?? ""}
 if [ -z "$D" ]; then if command -v docker >/dev/null 2>&1; then D=docker; elif command -v podman >/dev/null 2>&1; then D=podman; fi; fi
 if [ -n "$D" ] && ! command -v "$D" >/dev/null 2>&1; then sec missing; echo "$D"; D=; fi
@@ -251,6 +265,28 @@ export function parsePs(text: string): ContainerInfo[] {
   });
 }
 
+/**
+ * Parse the Engine API's `GET /containers/json` into exactly what
+ * {@linkcode parsePs} makes of `docker ps --format '{{json .}}'` for the same
+ * containers: the CLI's short id, name, familiar image name and `PORTS`
+ * text (parsed by {@linkcode parseDockerPorts}). Pure.
+ */
+export function parseApiPs(text: string): ContainerInfo[] {
+  return apiContainers(text).map((r) => {
+    const labels = r.Labels ?? {};
+    return {
+      id: truncateId(String(r.Id ?? "")),
+      name: cliNames(r.Names),
+      image: cliImage(r.Image, r.ImageID),
+      state: String(r.State ?? "").toLowerCase(),
+      status: String(r.Status ?? ""),
+      project: labels[PROJECT_LABEL] ?? "",
+      service: labels[SERVICE_LABEL] ?? "",
+      ports: parseDockerPorts(displayablePorts(r.Ports)),
+    };
+  });
+}
+
 /** Host ports published by these containers, sorted, without duplicates. Pure. */
 export function publishedPorts(cs: readonly ContainerInfo[]): number[] {
   return [...new Set(cs.flatMap((c) => c.ports.map((p) => p.host_port)))].sort((a, b) => a - b);
@@ -275,6 +311,26 @@ export function parseVolumes(text: string): VolumeInfo[] {
     driver: String(r.Driver ?? ""),
     labels: parseLabels(r.Labels as string | Record<string, string> | null),
   }));
+}
+
+/**
+ * Parse the Engine API's `GET /volumes` (`{"Volumes": [...], "Warnings": ...}`)
+ * into what {@linkcode parseVolumes} makes of `docker volume ls --format
+ * '{{json .}}'`: the CLI lists volumes in natural order of their names. Pure.
+ */
+export function parseApiVolumes(text: string): VolumeInfo[] {
+  const t = text.trim();
+  if (!t) return [];
+  const body = JSON.parse(t) as {
+    Volumes?: { Name?: string; Driver?: string; Labels?: Record<string, string> | null }[] | null;
+  };
+  return [...(body.Volumes ?? [])]
+    .sort((a, b) => naturalCompare(String(a.Name ?? ""), String(b.Name ?? "")))
+    .map((v) => ({
+      name: String(v.Name ?? ""),
+      driver: String(v.Driver ?? ""),
+      labels: parseLabels(v.Labels ?? null),
+    }));
 }
 
 /**
@@ -513,6 +569,11 @@ sec compose; echo "$C"
 
 const DEFAULT_FILES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
 
+/** `docker ps -a --filter label=com.docker.compose.project` as an Engine API query. */
+const PS_API = apiPath("/containers/json?all=1", { label: [PROJECT_LABEL] });
+/** `docker volume ls --filter label=com.docker.compose.project` as an Engine API query. */
+const VOLUMES_API = apiPath("/volumes", { label: [PROJECT_LABEL] });
+
 function listLines(): string {
   return `if [ -n "$D" ]; then cap ps "$D" ps -a --filter label=${PROJECT_LABEL} --format "$J"; cap vols "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi\n`;
 }
@@ -533,9 +594,13 @@ export function composeGatherScript(
   const files = a.files?.length ? a.files : undefined;
   let s = enginePrelude(engine, a.docker_host) + composeFn(cmd);
   s += `drover_pf=$(mktemp 2>/dev/null) || drover_pf=/dev/null
-if [ -n "$D" ]; then sec ps; { e=$("$D" ps -a --filter label=${PROJECT_LABEL} --format "$J" 2>&1 >"$drover_pf" </dev/null); r=$?; }; \
-cat "$drover_pf"; sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; \
-cap vols "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
+if [ -n "$D" ]; then sec ps; if [ "$D" = docker ] && drover_dapi ${
+    shq(PS_API)
+  } >"$drover_pf" </dev/null; then r=0; e=; drover_ps=api; \
+if grep -qx '\\[\\]' "$drover_pf"; then : >"$drover_pf"; fi; \
+else drover_ps=cli; { e=$("$D" ps -a --filter label=${PROJECT_LABEL} --format "$J" 2>&1 >"$drover_pf" </dev/null); r=$?; }; fi; \
+cat "$drover_pf"; sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; sec ps_src; echo "$drover_ps"; \
+capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
 `;
   if (a.project_src !== undefined) {
     const cheap = (a.state === "absent" || a.state === "stopped") && !a.remove_volumes;
@@ -633,9 +698,11 @@ export const dockerCompose = defineModule({
     }
     const ps = captured(s, "ps");
     if (ps && ps.rc !== 0) throw new ModuleFailure(`${eng.cli} ps failed: ${ps.err}`, base);
-    const containers = parsePs(ps?.out ?? "").filter((c) => c.project === project);
-    const volumes = parseVolumes(captured(s, "vols")?.out ?? "")
-      .filter((v) => v.labels[PROJECT_LABEL] === project).map((v) => v.name);
+    const containers = (s.get("ps_src") === "api" ? parseApiPs : parsePs)(ps?.out ?? "")
+      .filter((c) => c.project === project);
+    const volumes = (s.get("vols_src") === "api" ? parseApiVolumes : parseVolumes)(
+      captured(s, "vols")?.out ?? "",
+    ).filter((v) => v.labels[PROJECT_LABEL] === project).map((v) => v.name);
     const plan = planCompose(a, {
       project,
       command: command || undefined,

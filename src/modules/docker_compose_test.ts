@@ -7,6 +7,8 @@ import {
   type ContainerInfo,
   dockerCompose,
   normalizeProjectName,
+  parseApiPs,
+  parseApiVolumes,
   parseComposeConfig,
   parseDockerPorts,
   parseLabels,
@@ -17,7 +19,8 @@ import {
   publishedPorts,
   sections,
 } from "./docker_compose.ts";
-import { dockerdUnavailable, localContext, startTestDockerd } from "./_testing.ts";
+import { dockerdUnavailable, fakeContext, localContext, startTestDockerd } from "./_testing.ts";
+import type { Facts } from "../facts/mod.ts";
 
 // Captured: docker CLI 28.2 against dockerd 20.10 (Debian 12), project made by docker-compose 1.29.
 const PS = String
@@ -391,4 +394,111 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+// ---------------------------------------------------------------- Engine API reads
+
+/** Captured on a lab host (docker 20.10) at one moment: the API's JSON and the CLI's output. */
+const API_FIXTURES = new URL("../../test/fixtures/docker_api/", import.meta.url);
+const fixture = (name: string) => Deno.readTextFileSync(new URL(name, API_FIXTURES));
+
+Deno.test("parseApiPs: the Engine API's container list gives exactly what docker ps's JSON lines give", () => {
+  const api = parseApiPs(fixture("containers_api.json"));
+  const cli = parsePs(fixture("containers_cli.jsonl"));
+  assert.equal(api.length, 10);
+  assert.deepEqual(api, cli);
+  const by = new Map(api.map((c) => [c.name, c]));
+  // the API lists the legacy link name "/dapi_link/alias" first; the CLI shows the real name
+  assert.equal(by.get("dapi_run")?.id, "6afb86cd2a1b");
+  assert.deepEqual(
+    by.get("dapi_run")?.ports.map((p) =>
+      `${p.host_ip}:${p.host_port}->${p.container_port}/${p.protocol}`
+    ),
+    [
+      "0.0.0.0:18090->18090/tcp",
+      "0.0.0.0:18091->18091/tcp",
+      "0.0.0.0:18092->18092/tcp",
+      ":::18090->18090/tcp",
+      ":::18091->18091/tcp",
+      ":::18092->18092/tcp",
+      "127.0.0.1:18080->80/tcp",
+      "0.0.0.0:18083->83/udp",
+      ":::18083->83/udp",
+      "::1:18084->84/tcp",
+    ],
+  );
+  assert.equal(by.get("dapi_link")?.image, "dapitest:1"); // run as docker.io/library/dapitest:1
+  assert.equal(by.get("dapi_byid")?.image, "f5c2fb97c4a9"); // run by image id
+  assert.equal(by.get("dapi_created")?.state, "created");
+  assert.equal(by.get("ttadev_otel-collector_1")?.service, "otel-collector");
+  assert.deepEqual(parseApiPs(""), []);
+  assert.deepEqual(parseApiPs("[]\n"), []);
+});
+
+Deno.test("parseApiVolumes: the API's volumes in docker volume ls's (natural) order", () => {
+  const api = parseApiVolumes(fixture("volumes_api.json"));
+  assert.deepEqual(api, parseVolumes(fixture("volumes_cli.jsonl")));
+  assert.deepEqual(api.map((v) => v.name).slice(0, 5), [
+    "dapitest_a",
+    "dapitest_v1",
+    "dapitest_v9",
+    "dapitest_v10",
+    "dapitest_v010",
+  ]);
+  assert.deepEqual(parseApiVolumes('{"Volumes":null,"Warnings":null}'), []);
+  assert.deepEqual(parseApiVolumes(""), []);
+});
+
+/** A docker_compose gather's output as the host prints it, from the API or from the CLI. */
+function gatherOutput(api: boolean, ps: string, vols: string): string {
+  const src = (n: string) => api ? `@@${n}_src\napi\n` : "";
+  return `\n@@engine\ndocker\n@@compose\ndocker-compose\n@@ps\n${ps}\n@@ps_rc\n0\n@@ps_err\n\n${
+    src("ps")
+  }@@vols\n${vols}\n@@vols_rc\n0\n@@vols_err\n\n${src("vols")}@@dir\nyes\n` +
+    `@@files\nok docker-compose.integration.yml\n@@config\nservices:\n  jaeger:\n    image: x\n` +
+    `@@config_rc\n0\n@@config_err\n\n`;
+}
+
+Deno.test("docker_compose: the same task result whether the gather read the Engine API or the CLI", async () => {
+  const facts = {
+    docker: { present: true, version: "20.10.24", server: true },
+    podman: { present: false, version: null },
+    compose_commands: ["docker-compose"],
+  } as Partial<Facts>;
+  const results = [];
+  for (const api of [true, false]) {
+    const out = api
+      ? gatherOutput(true, fixture("containers_api.json"), fixture("volumes_api.json"))
+      : gatherOutput(false, fixture("containers_cli.jsonl"), fixture("volumes_cli.jsonl"));
+    const { ctx, scripts } = fakeContext(
+      true,
+      new HostModel(),
+      () => ({ rc: 0, stdout: out, stderr: "" }),
+      facts,
+    );
+    const r = await dockerCompose.run(
+      ctx,
+      composeArgs.parse({
+        project_src: "/home/dev/TTA.dev",
+        files: ["docker-compose.integration.yml"],
+        state: "absent",
+        remove_volumes: true,
+      }),
+    );
+    assert.match(
+      scripts[0],
+      /drover_dapi '\/containers\/json\?all=1&filters=%7B%22label%22%3A%5B%22com\.docker\.compose\.project%22%5D%7D'/,
+    );
+    results.push(r);
+  }
+  assert.deepEqual(results[0], results[1]);
+  assert.equal(results[0].changed, true);
+  assert.deepEqual((results[0].data as { volumes: string[] }).volumes, [
+    "ttadev_grafana-storage",
+    "ttadev_prometheus-data",
+  ]);
+  assert.equal(
+    (results[0].data as { containers_before: ContainerInfo[] }).containers_before.length,
+    5,
+  );
 });

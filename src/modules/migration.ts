@@ -17,6 +17,7 @@ import { defineModule, type Diff, ModuleFailure, readHost } from "../core/module
 import { bool, int, list, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
 import { parseSs } from "../facts/mod.ts";
+import { apiContainers, cliNames, displayablePorts, DOCKER_API_FN } from "../facts/docker_api.ts";
 import { writeFile } from "./_files.ts";
 
 /** Who holds a port. */
@@ -56,8 +57,27 @@ export function portHolders(
   return out.sort((a, b) => a.port - b.port);
 }
 
-const PORTS_SCRIPT =
-  `ss -ltnpH 2>/dev/null || true\necho @@docker\nif command -v docker >/dev/null 2>&1; then timeout 10 docker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null </dev/null; fi\n`;
+/**
+ * The lines `docker ps --format '{{.Names}}\t{{.Ports}}'` prints, made from
+ * the Engine API's `GET /containers/json` (running containers) the same way
+ * the CLI makes them. Pure.
+ */
+export function apiPsLines(json: string): string {
+  return apiContainers(json).map((c) => `${cliNames(c.Names)}\t${displayablePorts(c.Ports)}\n`)
+    .join("");
+}
+
+/** `ss`, then `@@docker` and `docker ps`'s names and ports (`@@api` and the API's JSON when it answered). */
+const PORTS_SCRIPT = `${DOCKER_API_FN}ss -ltnpH 2>/dev/null || true
+echo @@docker
+if command -v docker >/dev/null 2>&1; then if o=$(drover_dapi /containers/json 10 </dev/null); then echo @@api; printf '%s\\n' "$o"; \
+else timeout 10 docker ps --format '{{.Names}}\t{{.Ports}}' 2>/dev/null </dev/null; fi; fi
+`;
+
+/** The `docker ps` part of the ports read's output as `docker ps` prints it. Pure. */
+export function portsDockerText(docker: string): string {
+  return docker.startsWith("@@api\n") ? apiPsLines(docker.slice("@@api\n".length)) : docker;
+}
 
 /** `drover_ports`: fail when a port is held by something the run will not stop. */
 export const droverPorts = defineModule({
@@ -73,7 +93,7 @@ export const droverPorts = defineModule({
   async run(ctx, a) {
     const r = await readHost(ctx, PORTS_SCRIPT);
     const [ss, docker] = r.stdout.split("@@docker\n");
-    const holders = portHolders(a.ports, ss ?? "", docker ?? "");
+    const holders = portHolders(a.ports, ss ?? "", portsDockerText(docker ?? ""));
     const bad = holders.filter((h) =>
       !(h.container &&
         (a.allow_containers.length === 0 ||

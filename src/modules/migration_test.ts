@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type ModuleContext, ModuleFailure, type ModuleResult } from "../core/module.ts";
 import {
+  apiPsLines,
   droverPorts,
   droverRecord,
   droverRestore,
@@ -9,8 +10,10 @@ import {
   parseRecordScan,
   planRestore,
   portHolders,
+  portsDockerText,
 } from "./migration.ts";
-import { localContext } from "./_testing.ts";
+import { fakeContext, localContext } from "./_testing.ts";
+import { HostModel } from "../core/module.ts";
 import { withTempDir } from "../../test/helpers.ts";
 
 const facts = (await localContext()).facts;
@@ -250,4 +253,60 @@ Deno.test("drover_ports: names the process holding a port on 127.0.0.1; free por
   assert.deepEqual(ok.data?.holders, [
     { port, address: "127.0.0.1", process: "deno", pid: Deno.pid, container: undefined },
   ]);
+});
+
+const API_FIXTURES = new URL("../../test/fixtures/docker_api/", import.meta.url);
+const fixture = (name: string) => Deno.readTextFileSync(new URL(name, API_FIXTURES));
+
+Deno.test("apiPsLines: the Engine API's running containers give docker ps's name/ports lines", () => {
+  const api = apiPsLines(fixture("running_api.json"));
+  const cli = fixture("running_cli.txt");
+  // docker 20.10 prints IPv6 as ':::9091', current CLIs (and apiPsLines) as '[::]:9091'
+  assert.equal(api.replace(/\[([0-9a-f:]+)\]:/g, "$1:"), cli);
+  const ports = [
+    3000,
+    4317,
+    4318,
+    8889,
+    9090,
+    9091,
+    14268,
+    16686,
+    18080,
+    18083,
+    18084,
+    18086,
+    18091,
+  ];
+  assert.deepEqual(portHolders(ports, "", api), portHolders(ports, "", cli));
+  assert.equal(portsDockerText("@@api\n" + fixture("running_api.json")), api);
+  assert.equal(portsDockerText(cli), cli);
+  assert.equal(apiPsLines("[]"), "");
+});
+
+Deno.test("drover_ports: the same result whether docker's containers came from the Engine API or the CLI", async () => {
+  const ss = 'LISTEN 0 4096 0.0.0.0:4317 0.0.0.0:* users:(("docker-proxy",pid=812,fd=4))\n' +
+    'LISTEN 0 4096 127.0.0.1:12345 0.0.0.0:* users:(("alloy",pid=900,fd=3))\n';
+  const results = [];
+  for (const docker of ["@@api\n" + fixture("running_api.json"), fixture("running_cli.txt")]) {
+    const { ctx, scripts } = fakeContext(
+      false,
+      new HostModel(),
+      () => ({ rc: 0, stdout: `${ss}@@docker\n${docker}`, stderr: "" }),
+    );
+    results.push(
+      await droverPorts.run(
+        ctx,
+        droverPorts.args.parse({
+          ports: [4317, 9090, 12345, 16686, 18080, 4444],
+          allow_containers: ["ttadev", "dapi"],
+          allow_processes: ["docker-proxy", "alloy"],
+        }),
+      ),
+    );
+    assert.match(scripts[0], /drover_dapi \/containers\/json 10/);
+    assert.match(scripts[0], /timeout 10 docker ps --format/);
+  }
+  assert.deepEqual(results[0], results[1]);
+  assert.match(results[0].msg ?? "", /9090 held by container ttadev_prometheus_1/);
 });
