@@ -97,6 +97,11 @@ export class ReadCache {
    * fetched ahead of a change are wasted host time).
    */
   window = Infinity;
+  /**
+   * Dropped since the last miss: no read fetched ahead is left because a
+   * change threw them away, not because tasks used them up.
+   */
+  #cleared = false;
 
   /** The cache key of a script run with this become user and environment. */
   static key(group: string, script: string): string {
@@ -128,7 +133,8 @@ export class ReadCache {
    * host is not being changed for now, so the next batch may look further.
    */
   missed(): void {
-    if (this.#ahead.size === 0 && this.window < Infinity) this.window *= 4;
+    if (!this.#cleared && this.#ahead.size === 0 && this.window < Infinity) this.window *= 4;
+    this.#cleared = false;
   }
 
   /** Something may have changed the host: forget every read, and adapt {@linkcode window}. */
@@ -137,5 +143,6 @@ export class ReadCache {
     this.window = this.#ahead.size > 0 ? AFTER_WASTE : this.window * 2;
     this.#m.clear();
     this.#ahead.clear();
+    this.#cleared = true;
   }
 }

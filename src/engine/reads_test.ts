@@ -76,6 +76,21 @@ Deno.test("batches look far ahead until a change wastes reads fetched ahead, the
   assertEquals(c.window, 24);
 });
 
+Deno.test("a read missed right after a change does not widen the window: the reads were thrown away, not used up", () => {
+  const c = new ReadCache();
+  c.set("a", { rc: 0, stdout: "", stderr: "" });
+  c.set("b", { rc: 0, stdout: "", stderr: "" }, true);
+  c.clear(); // a change threw "b" away
+  assertEquals(c.window, 3);
+  c.missed(); // the next task's read: the cache is empty because of the change
+  assertEquals(c.window, 3);
+  c.set("c", { rc: 0, stdout: "", stderr: "" });
+  c.set("d", { rc: 0, stdout: "", stderr: "" }, true);
+  c.get("d");
+  c.missed(); // this batch was used up: look further
+  assertEquals(c.window, 12);
+});
+
 Deno.test("the reads of a batch run at once, and the batch leaves no files behind", async () => {
   const dir = await Deno.makeTempDir();
   try {
