@@ -30,20 +30,30 @@ Deno.test("a batch gives each read what it gets alone: stdout byte for byte, exi
   }
 });
 
-Deno.test("a batch that dies part-way leaves the later reads unknown", async () => {
+Deno.test("a batch whose output stops part-way (the connection died) leaves the later reads unknown", async () => {
   const nonce = newNonce();
-  const script = batchScript(["echo a", "echo b"], nonce);
-  const cut = script.slice(0, script.indexOf("drover_rd 1 out"));
-  const r = await spawnWithStdin(["sh", "-s"], cut + "kill -9 $$\n");
-  const got = parseBatch(r.stdout, 2, nonce);
+  const r = await spawnWithStdin(["sh", "-s"], batchScript(["echo a", "echo b"], nonce));
+  const whole = parseBatch(r.stdout, 2, nonce);
+  assertEquals(whole[1], { rc: 0, stdout: "b\n", stderr: "" });
+  const cut = r.stdout.slice(0, r.stdout.indexOf(`@@${nonce}:1:err`));
+  const got = parseBatch(cut, 2, nonce);
   assertEquals(got[0], { rc: 0, stdout: "a\n", stderr: "" });
   assertEquals(got[1], undefined);
+});
+
+Deno.test("a killed batch prints nothing", async () => {
+  const nonce = newNonce();
+  const r = await spawnWithStdin(
+    ["sh", "-s"],
+    batchScript(["echo a", "kill -TERM $PPID; sleep 5"], nonce),
+  );
+  assertEquals(parseBatch(r.stdout, 2, nonce), [undefined, undefined]);
 });
 
 Deno.test("nothing of a read's script is in the batch's argv", () => {
   const secret = "s3cr3t-value";
   const script = batchScript([`curl -u user:${secret} http://x`], "N");
-  // The read travels inside a here-document: the only words run are sh -s and drover_rd.
+  // The read travels inside a here-document: the only words run are sh -s, printf and cat.
   const argvLines = script.split("\n").filter((l) => l.includes(secret));
   assertEquals(argvLines, [`curl -u user:${secret} http://x`]);
 });
