@@ -5,29 +5,29 @@
  * interrupted). It parses, loads, wires reporters and runs the engine; it
  * never talks to a host itself.
  */
+// First: zod's settings hold for the schemas built when the modules below are evaluated.
+import "../core/zod_setup.ts";
 import { CommanderError } from "commander";
 import { DroverError } from "../core/errors.ts";
 import { loadInventory } from "../inventory/mod.ts";
 import { loadPlaybook } from "../playbook/load.ts";
-import { Engine } from "../engine/run.ts";
+import type { Engine } from "../engine/run.ts";
 import { ConsoleReporter, logUpdateArea, type TtyStream } from "../report/console.ts";
-import { JsonReporter } from "../report/json.ts";
-import { HtmlReporter, type PlannedCheck } from "../report/html.ts";
+import type { HtmlReporter, PlannedCheck } from "../report/html.ts";
 import { plannedChecks } from "./checks.ts";
 import { parseExtraVars } from "./extra_vars.ts";
-import { LocalConnection } from "../connection/local.ts";
-import { makeControlDir, sshArgs, SshConnection } from "../connection/ssh.ts";
-import { commandLine } from "../connection/become.ts";
-import { holderInfo, withHostLock } from "../engine/lock.ts";
 import type { Connection } from "../core/connection.ts";
-import { type EngineEvent, engineEventSchema } from "../core/events.ts";
+import type { EngineEvent } from "../core/events.ts";
 import type { InventoryHost } from "../inventory/mod.ts";
 import type { Vars } from "../template/mod.ts";
 import { fromFileUrl, projectRoot } from "./paths.ts";
 import { listHosts, listTasks } from "./list.ts";
-import { readPassword } from "./password.ts";
 import { type CliOptions, fromCommanderError, program } from "./options.ts";
-import { traceConnection } from "./trace.ts";
+import type { traceConnection } from "./trace.ts";
+
+// What only a run needs (the engine, connections, locks, reporters other
+// than the console's, the event schema) is imported when it is needed, so
+// that --syntax-check, --list-tasks and --list-hosts start quickly.
 
 /** Run the CLI with `argv`; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -64,12 +64,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (e.type === "run_end") runEnded = true;
   });
   // Tests set this so that every event of every run is checked against the schema.
-  if (Deno.env.get("DROVER_VALIDATE_EVENTS") === "1") sinks.unshift(validateEvent);
+  if (Deno.env.get("DROVER_VALIDATE_EVENTS") === "1") sinks.unshift(await eventValidator());
   try {
     const invPath = opts.inventory ?? `${projectRoot()}/inventory/localhost.yml`;
     const json = !!opts.json;
-    if (json) sinks.push(new JsonReporter(out).on);
-    else {
+    if (json) {
+      const { JsonReporter } = await import("../report/json.ts");
+      sinks.push(new JsonReporter(out).on);
+    } else {
       const tty = Deno.stdout.isTerminal() && Deno.env.get("TERM") !== "dumb";
       const color = opts.color !== false && !Deno.env.get("NO_COLOR") && tty;
       consoleReporter = new ConsoleReporter({
@@ -87,6 +89,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     };
     if (opts.report !== undefined) {
       checkWritable(opts.report);
+      const { HtmlReporter } = await import("../report/html.ts");
       html = new HtmlReporter(reportMeta);
       sinks.push(html.on);
     }
@@ -121,8 +124,24 @@ export async function main(argv: readonly string[]): Promise<number> {
       listTasks(playbook, opts.tags, opts.skipTags).forEach((l) => out(l));
       return 0;
     }
+    const [
+      { Engine },
+      { holderInfo, withHostLock },
+      { LocalConnection },
+      { makeControlDir, sshArgs, SshConnection },
+      { commandLine },
+      { traceConnection },
+    ] = await Promise.all([
+      import("../engine/run.ts"),
+      import("../engine/lock.ts"),
+      import("../connection/local.ts"),
+      import("../connection/ssh.ts"),
+      import("../connection/become.ts"),
+      import("./trace.ts"),
+    ]);
     let password = Deno.env.get("DROVER_BECOME_PASSWORD");
     if (opts.askBecomePass && password === undefined) {
+      const { readPassword } = await import("./password.ts");
       password = await readPassword("BECOME password: ");
     }
     const secret = { password };
@@ -273,16 +292,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Throw when `e` does not match the event schema (a bug in drover, not the user's input). */
-function validateEvent(e: EngineEvent): void {
-  const r = engineEventSchema.safeParse(e);
-  if (!r.success) {
-    throw new Error(
-      `event does not match the schema in src/core/events.ts: ${
-        JSON.stringify(e)
-      }: ${r.error.message}`,
-    );
-  }
+/** A sink that throws when an event does not match the schema (a bug in drover, not the user's input). */
+async function eventValidator(): Promise<(e: EngineEvent) => void> {
+  const { engineEventSchema } = await import("../core/events.ts");
+  return (e) => {
+    const r = engineEventSchema.safeParse(e);
+    if (!r.success) {
+      throw new Error(
+        `event does not match the schema in src/core/events.ts: ${
+          JSON.stringify(e)
+        }: ${r.error.message}`,
+      );
+    }
+  };
 }
 
 /** Fail early (exit 5) when the report file cannot be written, before anything runs. */

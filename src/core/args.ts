@@ -4,7 +4,7 @@
  * write: `yes`/`no` for booleans, numbers where strings are meant, octal modes.
  */
 import { z } from "zod";
-import { toBool } from "../template/filters.ts";
+import { toBool } from "../template/text.ts";
 
 /** A boolean that also accepts yes/no/true/false/1/0 strings. */
 export const bool = () =>

@@ -29,7 +29,7 @@ import {
 } from "./_files.ts";
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join } from "../core/path.ts";
-import { pyStr } from "../template/mod.ts";
+import { pyStr } from "../template/text.ts";
 
 const attrs = {
   // A symbolic mode stays symbolic: it applies to the current mode (resolveMode).

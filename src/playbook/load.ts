@@ -23,7 +23,7 @@ import type { Block, Include, Item, Play, Playbook, RoleUse, Task } from "../cor
 import { BLOCK_KEYS, FQCN_PREFIXES, PLAY_KEYS, ROLE_KEYS, TASK_KEYS } from "./keywords.ts";
 import { findModule, moduleNames } from "../modules/registry.ts";
 import { validateArgs } from "./validate.ts";
-import { isTemplate } from "../template/mod.ts";
+import { isTemplate } from "../template/text.ts";
 import { type LoadedRole, loadRole } from "./roles.ts";
 import { Inventory, matchPattern } from "../inventory/mod.ts";
 import type { z } from "zod";

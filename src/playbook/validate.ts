@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { didYouMean, DroverError, type SourcePos } from "../core/errors.ts";
 import type { Module } from "../core/module.ts";
-import { isTemplate } from "../template/mod.ts";
+import { isTemplate } from "../template/text.ts";
 
 /** Argument names a module accepts. */
 export function argNames(mod: Module): string[] {

@@ -10,7 +10,7 @@
  * Verbosity: `-v` adds module results, `-vv` task paths and the commands
  * sent to each host, `-vvv` how each host is reached.
  */
-import pc from "picocolors";
+import { type Colors, createColors } from "./colors.ts";
 import type { EngineEvent, EventOf, HostStats } from "../core/events.ts";
 import { unifiedDiff } from "../modules/_files.ts";
 
@@ -85,7 +85,7 @@ interface Running {
 
 /** Prints events as ansible-playbook does. */
 export class ConsoleReporter {
-  readonly #c: ReturnType<typeof pc.createColors>;
+  readonly #c: Colors;
   readonly #now: () => number;
   #pendingTask?: string;
   readonly #running = new Map<string, Running>();
@@ -94,7 +94,7 @@ export class ConsoleReporter {
   #timer?: ReturnType<typeof setInterval>;
 
   constructor(private readonly o: ConsoleOptions) {
-    this.#c = pc.createColors(o.color);
+    this.#c = createColors(o.color);
     this.#now = o.now ?? Date.now;
   }
 
@@ -292,7 +292,7 @@ function debugView(r: Readonly<Record<string, unknown>>): Record<string, unknown
   return rest;
 }
 
-function colorDiff(text: string, c: ReturnType<typeof pc.createColors>): string {
+function colorDiff(text: string, c: Colors): string {
   return text.replace(/\n$/, "").split("\n").map((
     l,
   ) => (l.startsWith("+")
@@ -306,7 +306,7 @@ function colorDiff(text: string, c: ReturnType<typeof pc.createColors>): string 
 }
 
 /** One PLAY RECAP line, padded like Ansible's. */
-export function recapLine(host: string, s: HostStats, c = pc.createColors(false)): string {
+export function recapLine(host: string, s: HostStats, c = createColors(false)): string {
   const col = (label: string, n: number, color: (s: string) => string) => {
     const t = `${label}=${n}`;
     return `${n > 0 ? color(t) : t}${" ".repeat(Math.max(1, 4 - String(n).length))}`;

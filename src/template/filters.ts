@@ -6,28 +6,14 @@ import type nunjucks from "nunjucks";
 import { DroverError } from "../core/errors.ts";
 import { Document } from "yaml";
 import { createHash } from "node:crypto";
+import { toBool, truthy } from "./text.ts";
+
+export { toBool, truthy };
 
 type Env = nunjucks.Environment;
 
 /** The message of `mandatory` without a message of its own; the templar names the variable. */
 export const MANDATORY = "a mandatory variable is not defined";
-
-/** Ansible's notion of a boolean from a string/number/bool. */
-export function toBool(v: unknown): boolean {
-  if (typeof v === "boolean") return v;
-  if (typeof v === "number") return v === 1;
-  if (typeof v === "string") {
-    return ["yes", "on", "1", "true", "y", "t"].includes(v.trim().toLowerCase());
-  }
-  return false;
-}
-
-/** Python/Jinja truthiness. */
-export function truthy(v: unknown): boolean {
-  if (Array.isArray(v)) return v.length > 0;
-  if (v && typeof v === "object") return Object.keys(v).length > 0;
-  return Boolean(v);
-}
 
 function kw(args: unknown[]): Record<string, unknown> {
   const last = args[args.length - 1] as Record<string, unknown> | undefined;

@@ -8,8 +8,10 @@
 import nunjucks from "nunjucks";
 import { didYouMean, DroverError } from "../core/errors.ts";
 import { addFilters, MANDATORY, truthy } from "./filters.ts";
+import { isTemplate, pyStr } from "./text.ts";
 
 export { toBool, truthy } from "./filters.ts";
+export { isTemplate, pyRepr, pyStr } from "./text.ts";
 
 /** A variable scope: plain data, later layers already merged over earlier ones. */
 export type Vars = Record<string, unknown>;
@@ -112,28 +114,6 @@ const ensureDefined = runtime.ensureDefined;
 runtime.ensureDefined = (val: unknown, lineno: number, colno: number) =>
   val === null ? val : ensureDefined(val, lineno, colno);
 
-/** A value as Python's `str()` prints it (what Jinja writes into text). Pure. */
-export function pyStr(v: unknown): string {
-  if (typeof v === "string") return v;
-  if (v === null || v === undefined) return "None";
-  if (typeof v === "boolean") return v ? "True" : "False";
-  if (typeof v === "number" || typeof v === "bigint") return String(v);
-  if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
-  if (typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
-    return `{${Object.entries(v).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(", ")}}`;
-  }
-  return String(v);
-}
-
-/** A value as Python's `repr()` prints it. Pure. */
-export function pyRepr(v: unknown): string {
-  if (typeof v !== "string") return pyStr(v);
-  const q = v.includes("'") && !v.includes('"') ? '"' : "'";
-  const body = v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/\r/g, "\\r")
-    .replace(/\t/g, "\\t");
-  return q + (q === "'" ? body.replaceAll("'", "\\'") : body) + q;
-}
-
 /** Escapes that Jinja and nunjucks string literals both understand. */
 const KNOWN_ESCAPES = "ntr\\'\"";
 
@@ -192,11 +172,6 @@ export function separateBraces(src: string): string {
     out += c;
   }
   return out;
-}
-
-/** Is there anything to template in this string? */
-export function isTemplate(s: string): boolean {
-  return s.includes("{{") || s.includes("{%");
 }
 
 const WHOLE = /^\s*\{\{((?:(?!\}\}|\{\{)[\s\S])*)\}\}\s*$/;
