@@ -7,6 +7,7 @@
 import { defineRole, task, z } from "../../src/role.ts";
 import { pick } from "../_shared/vars.ts";
 import { shq } from "../../src/connection/quote.ts";
+import { DOCKER_API_FN } from "../../src/facts/docker_api.ts";
 
 /** Sum the MEM USAGE column of `docker stats` / `podman stats` into MiB. */
 const SUM_MEMORY_MB = String
@@ -27,12 +28,12 @@ const SUM_API_MEMORY_MB = String.raw`function num(s, k,   i) { i = index(s, k); 
 /**
  * One-shot stats of every container at once from dockerd's socket (about 1 s
  * in all; `docker stats --no-stream` samples twice, one container after the
- * other: 2.5 s for the seed's five). Exits non-zero unless every container
+ * other: 2.5 s for the seed's five), through `drover_dapi` (only where the
+ * docker CLI would use that socket). Exits non-zero unless every container
  * answered, so the caller falls back to the CLI.
  */
-const API_STATS = String
-  .raw`[ -z "${"$"}{DOCKER_HOST:-}" ] && [ -S /var/run/docker.sock ] && command -v curl >/dev/null 2>&1 && d=$(mktemp -d) && {
-for i in $ids; do curl -sf --max-time 10 --unix-socket /var/run/docker.sock "http://localhost/containers/$i/stats?stream=false&one-shot=true" >"$d/$i" & done; wait
+const API_STATS = String.raw`d=$(mktemp -d) && {
+for i in $ids; do drover_dapi "/containers/$i/stats?stream=false&one-shot=true" 10 >"$d/$i" </dev/null & done; wait
 ok=1; for i in $ids; do if [ -s "$d/$i" ]; then cat "$d/$i"; echo; else ok=; fi; done >"$d/all"
 [ -n "$ok" ] && awk ${shq(SUM_API_MEMORY_MB)} "$d/all"; r=$?; rm -rf "$d"; [ "$r" = 0 ]; }`;
 
@@ -40,7 +41,7 @@ ok=1; for i in $ids; do if [ -s "$d/$i" ]; then cat "$d/$i"; echo; else ok=; fi;
 export const STACK_MEMORY_COMMAND =
   "{% if compose_stack_present | bool and compose_command %}cd {{ docker_compose_project_dir | quote }} && " +
   'ids=$({{ compose_command }} -f {{ docker_compose_file | quote }} ps -q) && [ -n "$ids" ] && ' +
-  `{ {% if container_cli == 'docker' %}{ ${API_STATS}; } || {% endif %}` +
+  `{ {% if container_cli == 'docker' %}${DOCKER_API_FN}{ ${API_STATS}; } || {% endif %}` +
   `{{ container_cli }} stats --no-stream $ids | awk ${
     shq(SUM_MEMORY_MB)
   }; }{% else %}true{% endif %}`;
