@@ -37,11 +37,41 @@ for i in $ids; do drover_dapi "/containers/$i/stats?stream=false&one-shot=true" 
 ok=1; for i in $ids; do if [ -s "$d/$i" ]; then cat "$d/$i"; echo; else ok=; fi; done >"$d/all"
 [ -n "$ok" ] && awk ${shq(SUM_API_MEMORY_MB)} "$d/all"; r=$?; rm -rf "$d"; [ "$r" = 0 ]; }`;
 
+/**
+ * The same figure read straight from each container's memory cgroup (the
+ * files dockerd's stats read), with no wait: dockerd answers a stats request
+ * only at its collector's next tick, up to a second later. cgroup v2
+ * (memory.current less inactive_file) and v1 (memory.usage_in_bytes less
+ * total_inactive_file), with the cgroupfs or the systemd driver. Fails, so
+ * the caller asks dockerd, when any container's cgroup is not found there
+ * (a stopped container, rootless docker, another layout).
+ */
+export function cgroupMemoryScript(root = "/sys/fs/cgroup"): string {
+  const r = shq(root);
+  return String.raw`if [ -f ${r}/cgroup.controllers ]; then m=${r} u=memory.current k=inactive_file
+elif [ -d ${r}/memory ]; then m=${r}/memory u=memory.usage_in_bytes k=total_inactive_file
+else false; fi && {
+set --; ok=1
+for i in $ids; do d=
+  for c in "$m"/system.slice/docker-"$i"*.scope "$m"/docker/"$i"*; do
+    if [ -r "$c/$u" ] && [ -r "$c/memory.stat" ]; then d=$c; break; fi
+  done
+  if [ -z "$d" ]; then ok=; break; fi
+  set -- "$@" "$d/$u" "$d/memory.stat"
+done
+[ -n "$ok" ] && awk -v k="$k" ${
+    shq(String.raw`function add() { if (n) t += (f >= 0 && f < u) ? u - f : u }
+FNR == 1 && FILENAME !~ /memory\.stat$/ { add(); u = $1 + 0; f = -1; n++; next }
+$1 == k { f = $2 + 0 }
+END { add(); printf "%.1f\n", t / 1048576 }`)
+  } "$@"; }`;
+}
+
 /** The compose stack's memory right before migrate stops it (verify compares alloy's with it). */
 export const STACK_MEMORY_COMMAND =
   "{% if compose_stack_present | bool and compose_command %}cd {{ docker_compose_project_dir | quote }} && " +
   'ids=$({{ compose_command }} -f {{ docker_compose_file | quote }} ps -q) && [ -n "$ids" ] && ' +
-  `{ {% if container_cli == 'docker' %}${DOCKER_API_FN}{ ${API_STATS}; } || {% endif %}` +
+  `{ {% if container_cli == 'docker' %}${DOCKER_API_FN}{ ${cgroupMemoryScript()}; } || { ${API_STATS}; } || {% endif %}` +
   `{{ container_cli }} stats --no-stream $ids | awk ${
     shq(SUM_MEMORY_MB)
   }; }{% else %}true{% endif %}`;

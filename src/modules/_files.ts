@@ -8,6 +8,7 @@
 import type { Diff, ModuleContext } from "../core/module.ts";
 import { ModuleFailure, readHost, type ReadRequest } from "../core/module.ts";
 import { heredocTag, shq } from "../connection/quote.ts";
+import { createHash } from "node:crypto";
 
 /** What a path is on the host. */
 export interface FileState {
@@ -25,21 +26,27 @@ export interface FileState {
 
 const MAX_CONTENT = 256 * 1024;
 
-/** Script that prints the state of `path`. */
+/**
+ * Script that prints the state of `path`: type, `mode owner group size`, link
+ * target, sha256, and the content in base64 when it is small enough. The
+ * host hashes a file only when its content does not come back (the
+ * controller hashes what it gets): every process a read starts costs the
+ * host a few milliseconds of CPU.
+ */
 export function statScript(path: string, withContent = true): string {
   const p = shq(path);
   return `p=${p}
 if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; elif [ -e "$p" ]; then t=other; else t=absent; fi
 echo "$t"
 if [ "$t" != absent ]; then
-  stat -c '%a %U %G %s' -- "$p"
+  s=$(stat -c '%a %U %G %s' -- "$p"); echo "$s"
   if [ "$t" = link ]; then readlink -- "$p"; else echo; fi
-  if [ "$t" = file ]; then sha256sum -- "$p" | cut -d' ' -f1; else echo; fi
   ${
     withContent
-      ? `if [ "$t" = file ] && [ "$(stat -c %s -- "$p")" -le ${MAX_CONTENT} ]; then base64 -w0 -- "$p"; fi`
+      ? `if [ "$t" = file ] && [ "\${s##* }" -le ${MAX_CONTENT} ] 2>/dev/null; then echo; base64 -w0 -- "$p"
+  el`
       : ""
-  }
+  }if [ "$t" = file ]; then sha256sum -- "$p" | cut -d' ' -f1; else echo; fi
   echo
 fi
 `;
@@ -58,8 +65,9 @@ export function parseStat(path: string, out: string): FileState {
   const [mode, owner, group, size] = (lines[1] ?? "").trim().split(" ");
   const b64 = (lines[4] ?? "").trim();
   let content: string | undefined;
+  let bytes: Uint8Array | undefined;
   if (type === "file" && (b64 !== "" || Number(size) === 0)) {
-    const bytes = decodeB64(b64);
+    bytes = decodeB64(b64);
     try {
       // A BOM is content: kept, as the sources it is compared with keep it.
       content = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
@@ -75,7 +83,8 @@ export function parseStat(path: string, out: string): FileState {
     group,
     size: Number(size),
     linkTarget: lines[2]?.trim() || undefined,
-    sha256: lines[3]?.trim() || undefined,
+    sha256: lines[3]?.trim() ||
+      (bytes ? createHash("sha256").update(bytes).digest("hex") : undefined),
     content,
   };
 }

@@ -151,28 +151,52 @@ export interface MigrationRecord {
   readonly facts: Readonly<Record<string, unknown>>;
 }
 
-/** Parse the record script's output. Pure. */
+/**
+ * Parse the record script's output: a `path` line per recorded path, in
+ * order, then the present files' `sha256sum` and `stat` lines (`@@sha256`,
+ * `@@stat` sections), then `unit` lines. Pure.
+ */
 export function parseRecordScan(
   out: string,
 ): { paths: RecordedPath[]; units: Record<string, { enabled: string; active: string }> } {
-  const paths: RecordedPath[] = [];
+  const listed: { path: string; present: boolean }[] = [];
   const units: Record<string, { enabled: string; active: string }> = {};
+  const sums = new Map<string, string>();
+  const stats = new Map<string, string[]>();
+  let section = "";
   for (const line of out.split("\n")) {
-    const [kind, ...rest] = line.split("\t");
-    if (kind === "path") {
-      paths.push({
-        path: rest[0],
-        present: rest[1] === "present",
-        sha256: rest[2] || undefined,
-        mode: rest[3] || undefined,
-        owner: rest[4] || undefined,
-        group: rest[5] || undefined,
-      });
+    if (line.startsWith("@@")) {
+      section = line.slice(2);
+      continue;
     }
+    if (section === "sha256") {
+      const m = /^([0-9a-f]{64}) [ *](.*)$/.exec(line);
+      if (m) sums.set(m[2], m[1]);
+      continue;
+    }
+    if (section === "stat") {
+      const f = line.split("\t");
+      if (f.length >= 4) stats.set(f.slice(3).join("\t"), f.slice(0, 3));
+      continue;
+    }
+    const [kind, ...rest] = line.split("\t");
+    if (kind === "path") listed.push({ path: rest[0], present: rest[1] === "present" });
     if (kind === "unit") {
       units[rest[0]] = { enabled: rest[1] || "not-found", active: rest[2] || "inactive" };
     }
   }
+  const paths = listed.map(({ path, present }): RecordedPath => {
+    if (!present) return { path, present };
+    const [mode, owner, group] = stats.get(path) ?? [];
+    return {
+      path,
+      present,
+      sha256: sums.get(path) || undefined,
+      mode: mode || undefined,
+      owner: owner || undefined,
+      group: group || undefined,
+    };
+  });
   return { paths, units };
 }
 
@@ -197,7 +221,7 @@ export const droverRecord = defineModule({
     "Record files (content, mode, owner), unit states and facts before a migration changes them.",
   args: z.object({
     dir: str(),
-    paths: list(str()),
+    paths: list(z.string().startsWith("/", "an absolute path on the host")),
     units: list(str()).default([]),
     facts: z.record(z.string(), z.unknown()).default({}),
     /** Shell commands run only when the record is made; their output is kept under `facts`. */
@@ -221,29 +245,38 @@ export const droverRecord = defineModule({
         msg: `would record ${a.paths.length} paths and ${a.units.length} units in ${a.dir}`,
       };
     }
+    const measures = Object.entries(a.measure);
+    // Measures run while the files are copied (the stack's memory may take a second).
+    // Present files are copied, hashed and stat'ed by one process each, not one per file.
     const script = `set -e
 umask 077
 mkdir -p ${shq(`${a.dir}/files`)}
+${measures.length ? `m=$(mktemp -d)\n` : ""}${
+      measures.map(([, cmd], i) =>
+        `{ (${cmd}) 2>/dev/null | tr '\\n\\t' '  ' || true; } >"$m/${i}" &\n`
+      ).join("")
+    }set --
 for p in ${a.paths.map(shq).join(" ")}; do
   if [ -e "$p" ] || [ -L "$p" ]; then
-    d=${shq(`${a.dir}/files`)}"$(dirname -- "$p")"
-    mkdir -p "$d"
-    cp -a -- "$p" "$d/"
-    printf 'path\\t%s\\tpresent\\t%s\\t%s\\n' "$p" "$(sha256sum -- "$p" 2>/dev/null | cut -d' ' -f1)" "$(stat -c '%a\t%U\t%G' -- "$p")"
+    printf 'path\\t%s\\tpresent\\n' "$p"; set -- "$@" "$p"
   else
     printf 'path\\t%s\\tabsent\\t\\n' "$p"
   fi
 done
+if [ $# -gt 0 ]; then
+  (cd / && cp -a --parents -- "$@" ${shq(`${a.dir}/files/`)})
+  echo '@@sha256'; sha256sum -- "$@" 2>/dev/null || true
+  echo '@@stat'; stat -c '%a\t%U\t%G\t%n' -- "$@"
+fi
+echo '@@units'
 for u in ${a.units.map(shq).join(" ")}; do
   printf 'unit\\t%s\\t%s\\t%s\\n' "$u" "$(systemctl is-enabled "$u" 2>/dev/null || true)" "$(systemctl is-active "$u" 2>/dev/null || true)"
 done
-${
-      Object.entries(a.measure).map(([k, cmd]) =>
-        `printf 'measure\\t%s\\t%s\\n' ${
-          shq(k)
-        } "$( (${cmd}) 2>/dev/null | tr '\\n\\t' '  ' || true)"\n`
+${measures.length ? "wait\n" : ""}${
+      measures.map(([k], i) =>
+        `v=; IFS= read -r v <"$m/${i}" || true; printf 'measure\\t%s\\t%s\\n' ${shq(k)} "$v"\n`
       ).join("")
-    }`;
+    }${measures.length ? `rm -rf "$m"\n` : ""}`;
     const r = await ctx.sh(script);
     if (r.rc !== 0) {
       throw new ModuleFailure(

@@ -65,12 +65,16 @@ Deno.test("portHolders: sockets and docker's published ports, each port once", (
 });
 
 Deno.test("parseRecordScan/parseMeasures: the record script's lines", () => {
-  const out = "path\t/etc/a\tpresent\tabc\tx\npath\t/etc/b\tabsent\t\n" +
-    "unit\talloy\tenabled\tactive\nunit\tgone\t\t\nmeasure\tmem_mb\t 512 \nnoise\n";
+  const sum = "ab".repeat(32);
+  const out = "path\t/etc/a b\tpresent\npath\t/etc/b\tabsent\t\npath\t/etc/c\tpresent\n" +
+    `@@sha256\n${sum}  /etc/a b\n@@stat\n640\troot\tadm\t/etc/a b\n777\troot\troot\t/etc/c\n` +
+    "@@units\nunit\talloy\tenabled\tactive\nunit\tgone\t\t\nmeasure\tmem_mb\t 512 \nnoise\n";
   const scan = parseRecordScan(out);
-  assert.deepEqual(scan.paths.map((p) => [p.path, p.present, p.sha256]), [
-    ["/etc/a", true, "abc"],
-    ["/etc/b", false, undefined],
+  assert.deepEqual(scan.paths, [
+    { path: "/etc/a b", present: true, sha256: sum, mode: "640", owner: "root", group: "adm" },
+    { path: "/etc/b", present: false },
+    // A dangling link: sha256sum has nothing to hash.
+    { path: "/etc/c", present: true, sha256: undefined, mode: "777", owner: "root", group: "root" },
   ]);
   assert.deepEqual(scan.units, {
     alloy: { enabled: "enabled", active: "active" },

@@ -432,21 +432,22 @@ s() { printf '\\n@@%s\\n' "$1"; }
 if ! command -v ufw >/dev/null 2>&1; then s missing; s end; exit 0; fi
 s status
 # ufw's own test (backend_iptables get_status): active when its user chains
-# are loaded. Asked of iptables directly (about 10 ms; the python of
-# 'ufw status' costs 20 times that); anything unusual is left to ufw.
+# are loaded. Asked of iptables directly, one listing of the filter table
+# (about 8 ms; the python of 'ufw status' costs 20 times that); anything
+# unusual is left to ufw. Files are read by the shell, not cat and grep.
 st=
-if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/iptables ]; then
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/iptables ] && o=$(/usr/sbin/iptables -n -L 2>/dev/null); then
   st=active
   for d in input output forward; do
-    /usr/sbin/iptables -L "ufw-user-$d" -n >/dev/null 2>&1; rc=$?
-    if [ "$rc" = 1 ]; then st=inactive; break; elif [ "$rc" != 0 ]; then st=; break; fi
+    case "$o" in *"Chain ufw-user-$d "*) ;; *) st=inactive; break ;; esac
   done
 fi
 if [ -n "$st" ]; then echo "Status: $st"; echo "rc=0"; else ufw status verbose 2>&1; echo "rc=$?"; fi
-s conf; cat /etc/ufw/ufw.conf 2>/dev/null
-s defaults; cat /etc/default/ufw 2>/dev/null
-s user4; grep '^### tuple ###' /etc/ufw/user.rules 2>/dev/null
-s user6; grep '^### tuple ###' /etc/ufw/user6.rules 2>/dev/null
+c() { while IFS= read -r l || [ -n "$l" ]; do case $2:$l in :* | "tuples:### tuple ###"*) printf '%s\\n' "$l" ;; esac; done <"$1"; }
+s conf; c /etc/ufw/ufw.conf 2>/dev/null
+s defaults; c /etc/default/ufw 2>/dev/null
+s user4; c /etc/ufw/user.rules tuples 2>/dev/null
+s user6; c /etc/ufw/user6.rules tuples 2>/dev/null
 s end
 `;
 

@@ -28,10 +28,26 @@ export function planGroups(
   return same ? undefined : [...want];
 }
 
+/** One `id` (what `id -gn` and `id -nG` would say, in one process). */
 function idScript(name: string): string {
-  return `if id -u ${shq(name)} >/dev/null 2>&1; then echo yes; id -gn ${shq(name)}; id -nG ${
+  return `if v=$(LC_ALL=C id -- ${
     shq(name)
-  }; else echo no; fi\n`;
+  } 2>/dev/null); then echo yes; printf '%s\\n' "$v"; else echo no; fi\n`;
+}
+
+/**
+ * A user's primary group and all its groups (primary first, as `id -nG`)
+ * from `id NAME`'s line: `uid=999(alloy) gid=999(alloy) groups=999(alloy),4(adm)`.
+ * A group without a name is its number. Pure.
+ */
+export function parseIdLine(line: string): { primary: string; all: string[] } {
+  const name = (f: string) => /^\d+\((.*)\)$/.exec(f)?.[1] ?? f;
+  const gid = /(?:^|\s)gid=(\d+(?:\([^)]*\))?)/.exec(line)?.[1] ?? "";
+  const groups = /(?:^|\s)groups=(\S.*)$/.exec(line.trim())?.[1] ?? "";
+  return {
+    primary: name(gid),
+    all: groups.split(/,(?=\d)/).filter(Boolean).map(name),
+  };
 }
 
 /** The `user` module (groups only). */
@@ -53,7 +69,8 @@ export const user = defineModule({
   reads: (a) => typeof a.name === "string" ? [{ script: idScript(a.name) }] : [],
   async run(ctx, a) {
     const r = await readHost(ctx, idScript(a.name));
-    const [exists, primary, all] = r.stdout.split("\n");
+    const [exists, line] = r.stdout.split("\n");
+    const { primary, all } = parseIdLine(line ?? "");
     if (exists !== "yes") {
       const pending = ctx.check &&
         (ctx.model.flag<readonly string[]>("pkg:pending")?.length ?? 0) > 0;
@@ -69,7 +86,7 @@ export const user = defineModule({
       }
       throw new ModuleFailure(`user ${a.name} does not exist`);
     }
-    const current = (all ?? "").trim().split(/\s+/).filter((g) => g && g !== primary);
+    const current = all.filter((g) => g !== primary);
     // The primary group is never among the supplementary ones `id` lists: wanting it is a no-op.
     const next = planGroups(current, a.groups.filter((g) => g !== primary), a.append);
     if (!next) return { changed: false, data: { name: a.name, groups: current } };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HostModel, type ModuleContext, type ModuleResult } from "../core/module.ts";
-import { planGroups, user } from "./user.ts";
+import { parseIdLine, planGroups, user } from "./user.ts";
 import { fakeContext, type PrivateEtc, privateEtc, privateEtcUnavailable } from "./_testing.ts";
 import { ROOT, withTempDir } from "../../test/helpers.ts";
 
@@ -194,4 +194,20 @@ Deno.test({
         assert.doesNotMatch(again.stdout, /changed: \[localhost\]/);
       })
     ),
+});
+
+Deno.test("parseIdLine: the primary group and every group, as id -gn and id -nG name them", () => {
+  assert.deepEqual(
+    parseIdLine("uid=999(alloy) gid=999(alloy) groups=999(alloy),4(adm),101(systemd-journal)"),
+    { primary: "alloy", all: ["alloy", "adm", "systemd-journal"] },
+  );
+  // A group without a name is its number; a user in no other group.
+  assert.deepEqual(parseIdLine("uid=1001(x) gid=1001 groups=1001,27(sudo)"), {
+    primary: "1001",
+    all: ["1001", "sudo"],
+  });
+  assert.deepEqual(parseIdLine("uid=0(root) gid=0(root) groups=0(root)"), {
+    primary: "root",
+    all: ["root"],
+  });
 });
