@@ -123,6 +123,12 @@ export interface ReadPlanContext {
 export interface ReadRequest {
   readonly script: string;
   readonly timeoutMs?: number;
+  /**
+   * Slow on the host (`compose config` starts Compose: up to half a second).
+   * Fetched ahead of its task only while the host looks converged: once a
+   * change has thrown reads away, it waits for its own task.
+   */
+  readonly costly?: boolean;
 }
 
 /** Result of {@linkcode ModuleContext.sh}. */

@@ -1219,12 +1219,16 @@ export class Engine {
           }
           if (readGroup(this.#become(t, inh, iv), env) !== group) continue;
           const check = (t.checkMode ?? inh.checkMode) ?? this.opts.check;
-          out.push(...mod.reads!(partialArgs(mod, rendered, t), {
+          const reads = mod.reads!(partialArgs(mod, rendered, t), {
             facts: h.facts,
             check,
             model: h.model,
             readOnly: declaredReadOnly(t, inh),
-          }));
+          });
+          // A costly read is fetched ahead only while nothing has thrown reads away.
+          out.push(
+            ...reads.filter((r) => !r.costly || i === h.cursor || h.reads.window === Infinity),
+          );
         }
       } catch {
         // Not knowable yet (a variable set by an earlier task): no guess for this task.

@@ -593,13 +593,16 @@ export function composeGatherScript(
 ): string {
   const files = a.files?.length ? a.files : undefined;
   let s = enginePrelude(engine, a.docker_host) + composeFn(cmd);
-  s += `drover_pf=$(mktemp 2>/dev/null) || drover_pf=/dev/null
-if [ -n "$D" ]; then sec ps; if [ "$D" = docker ] && drover_dapi ${
+  // drover_po: the listing is not empty (API: kept in the shell, no temp file).
+  s += `drover_po=
+if [ -n "$D" ]; then sec ps; if [ "$D" = docker ] && drover_po=$(drover_dapi ${
     shq(PS_API)
-  } >"$drover_pf" </dev/null; then r=0; e=; drover_ps=api; \
-if grep -qx '\\[\\]' "$drover_pf"; then : >"$drover_pf"; fi; \
-else drover_ps=cli; { e=$("$D" ps -a --filter label=${PROJECT_LABEL} --format "$J" 2>&1 >"$drover_pf" </dev/null); r=$?; }; fi; \
-cat "$drover_pf"; sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; sec ps_src; echo "$drover_ps"; \
+  } </dev/null); then r=0; e=; drover_ps=api; \
+if [ "$drover_po" = '[]' ]; then drover_po=; fi; [ -z "$drover_po" ] || printf '%s\\n' "$drover_po"; \
+else drover_ps=cli; drover_po=; drover_pf=$(mktemp 2>/dev/null) || drover_pf=/dev/null; \
+{ e=$("$D" ps -a --filter label=${PROJECT_LABEL} --format "$J" 2>&1 >"$drover_pf" </dev/null); r=$?; }; \
+if [ -s "$drover_pf" ]; then drover_po=1; cat "$drover_pf"; fi; [ "$drover_pf" = /dev/null ] || rm -f "$drover_pf"; fi; \
+sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; sec ps_src; echo "$drover_ps"; \
 capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
 `;
   if (a.project_src !== undefined) {
@@ -609,7 +612,7 @@ capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --f
       (files ?? DEFAULT_FILES).map(shq).join(" ")
     }; do if [ -f "$f" ]; then echo "ok $f"; else echo "missing $f"; fi; done\n`;
     s += `if [ -n "$C" ]${
-      cheap ? ` && { [ -z "$D" ] || [ -s "$drover_pf" ]; }` : ""
+      cheap ? ` && { [ -z "$D" ] || [ -n "$drover_po" ]; }` : ""
     }; then cap config compose ${
       [
         ...(files ?? []).flatMap((f) => ["-f", f]),
@@ -618,7 +621,7 @@ capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --f
         .map(shq).join(" ")
     } config; fi\nfi\n`;
   }
-  return s + `[ "$drover_pf" = /dev/null ] || rm -f "$drover_pf"\n`;
+  return s;
 }
 
 function displayContainer(c: ContainerInfo): string {
@@ -642,7 +645,7 @@ export const dockerCompose = defineModule({
   reads: (a, rc) => {
     const cmd = pickComposeCommand(a.compose_command, rc.facts.compose_commands);
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, rc.facts);
-    return [{ script: composeGatherScript(a as ComposeArgs, cmd, engine) }];
+    return [{ script: composeGatherScript(a as ComposeArgs, cmd, engine), costly: true }];
   },
   async run(ctx, a) {
     const cmd = pickComposeCommand(a.compose_command, ctx.facts.compose_commands);

@@ -209,11 +209,31 @@ ${
     daemonReload
       ? `s reload; if [ -d /run/systemd/system ]; then systemctl daemon-reload 2>&1; echo "rc=$?"; fi\n`
       : ""
-  }s show; systemctl show "$u" -p LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,FragmentPath 2>&1
-s enabled; systemctl is-enabled "$u" 2>/dev/null; echo "rc=$?"
+  }s show; o=$(systemctl show "$u" -p Id,LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,FragmentPath 2>&1); printf '%s\\n' "$o"
+s enabled; ${IS_ENABLED}
 s end
 `;
 }
+
+/**
+ * `systemctl is-enabled "$u"` and its status, after `o=$(systemctl show "$u"
+ * -p Id,UnitFileState,…)`: a unit file `enabled` or `disabled` under its own
+ * name is what is-enabled says, without a second systemctl (about 12 ms of
+ * host CPU); anything else (static, alias, generated, masked…) asks it.
+ */
+const IS_ENABLED = `e=; case "
+$o
+" in *"
+Id=$u
+"*) case "
+$o
+" in *"
+UnitFileState=enabled
+"*) e=enabled ;; *"
+UnitFileState=disabled
+"*) e=disabled ;; esac ;; esac
+if [ "$e" = enabled ]; then echo enabled; echo rc=0; elif [ "$e" = disabled ]; then echo disabled; echo rc=1
+else systemctl is-enabled "$u" 2>/dev/null; echo "rc=$?"; fi`;
 
 /** The script that runs the verbs, then reads the state again. Pure. */
 export function applyScript(unit: string, verbs: UnitPlan["verbs"], noBlock: boolean): string {

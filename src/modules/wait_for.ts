@@ -223,16 +223,18 @@ ${
 export function waitScript(a: WaitForArgs, once = false): string {
   const sleepOnly = a.port === undefined && a.path === undefined && a.url === undefined;
   const timeout = once ? 0 : a.timeout;
+  // Seconds from /proc/uptime, read by the shell (no process), or from date.
   return `sec() { printf '\\n@@%s\\n' "$1"; }
 last=; m=
-${probeFunction(a)}T0=$(date +%s)
+tnow() { if read -r t _ 2>/dev/null </proc/uptime; then t=\${t%%.*}; else t=$(date +%s); fi; }
+${probeFunction(a)}tnow; T0=$t
 ${!once && a.delay > 0 ? `sleep ${a.delay}\n` : ""}${
     sleepOnly
-      ? `${once ? "" : `sleep ${a.timeout}\n`}sec done; echo ok $(($(date +%s) - T0)); exit 0\n`
+      ? `${once ? "" : `sleep ${a.timeout}\n`}sec done; tnow; echo ok $((t - T0)); exit 0\n`
       : ""
   }while :; do
-  if probe; then sec done; echo ok $(($(date +%s) - T0)); sec match; printf '%s\\n' "$m"; exit 0; fi
-  now=$(date +%s); el=$((now - T0))
+  if probe; then sec done; tnow; echo ok $((t - T0)); sec match; printf '%s\\n' "$m"; exit 0; fi
+  tnow; el=$((t - T0))
   if [ $el -ge ${timeout} ]; then sec done; echo timeout $el; sec last; echo "$last"; exit 0; fi
   s=${Math.max(1, a.sleep)}; rem=$((${timeout} - el)); [ $rem -lt $s ] && s=$rem
   sleep $s
