@@ -574,8 +574,11 @@ const PS_API = apiPath("/containers/json?all=1", { label: [PROJECT_LABEL] });
 /** `docker volume ls --filter label=com.docker.compose.project` as an Engine API query. */
 const VOLUMES_API = apiPath("/volumes", { label: [PROJECT_LABEL] });
 
+/** The project's containers after a change (dockerd's API where the CLI would use its socket). */
 function listLines(): string {
-  return `if [ -n "$D" ]; then cap ps "$D" ps -a --filter label=${PROJECT_LABEL} --format "$J"; cap vols "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi\n`;
+  return `if [ -n "$D" ]; then capa ps ${
+    shq(PS_API)
+  } "$D" ps -a --filter label=${PROJECT_LABEL} --format "$J"; fi\n`;
 }
 
 /**
@@ -779,7 +782,8 @@ ${
     apply += listLines();
     const ar = await ctx.sh(apply);
     const as = sections(ar.stdout);
-    const after = parsePs(captured(as, "ps")?.out ?? "").filter((c) => c.project === project);
+    const after = (as.get("ps_src") === "api" ? parseApiPs : parsePs)(captured(as, "ps")?.out ?? "")
+      .filter((c) => c.project === project);
     const applied = captured(as, "apply");
     if (ar.rc !== 0 || (applied && applied.rc !== 0)) {
       throw new ModuleFailure(
