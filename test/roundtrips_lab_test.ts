@@ -42,7 +42,7 @@ function results(jsonLines: string): unknown[] {
 }
 
 Deno.test({
-  name: "migrate converged: at most 3 SSH sessions per host, same results as unbatched reads",
+  name: "migrate converged: 2 SSH sessions per host, same results as unbatched reads",
   ...sanitize,
   fn: async () => {
     await labUp([H]);
@@ -64,10 +64,11 @@ Deno.test({
           assert.equal(r.code, 0, r.stdout + r.stderr);
           assert.equal(recap(r.stdout)[H].changed, 0, r.stdout);
           const n = sessions(await Deno.readTextFile(log), address);
-          assert.ok(
-            n >= 2 && n <= 3,
-            `${check ? "--check: " : ""}${n} ssh sessions per host, want at most 3 (lock, facts, ` +
-              "one batch of reads): a task that may change the host (a command without " +
+          assert.equal(
+            n,
+            2,
+            `${check ? "--check: " : ""}${n} ssh sessions per host, want 2 (the lock with the ` +
+              "fact probe, one batch of reads): a task that may change the host (a command without " +
               "changed_when: false + check_mode: false, or a module whose gather uses ctx.sh) " +
               "breaks the batch; see bench/README.md",
           );

@@ -131,6 +131,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       { makeControlDir, sshArgs, SshConnection },
       { commandLine },
       { traceConnection },
+      { FACTS_SCRIPT },
     ] = await Promise.all([
       import("../engine/run.ts"),
       import("../engine/lock.ts"),
@@ -138,6 +139,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       import("../connection/ssh.ts"),
       import("../connection/become.ts"),
       import("./trace.ts"),
+      import("../facts/mod.ts"),
     ]);
     let password = Deno.env.get("DROVER_BECOME_PASSWORD");
     if (opts.askBecomePass && password === undefined) {
@@ -170,6 +172,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         holder,
         password,
         onWait: (msg) => engine?.emit({ type: "warning", host: c.host, msg }),
+        prefetch: FACTS_SCRIPT,
       });
     };
     const sshPersist = Number(opts.sshPersist);

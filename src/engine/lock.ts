@@ -91,13 +91,20 @@ fi
 `;
 
 /**
- * Chooses how to reach root for {@linkcode HOLD_SCRIPT}: already root,
+ * First runs the `prefetch` script, if any, as the connecting user (its
+ * output framed by `PREFETCH nonce` / `PREFETCH-END nonce rc` lines): the
+ * fact probe rides on the lock's session instead of a session of its own.
+ * Then chooses how to reach root for {@linkcode HOLD_SCRIPT}: already root,
  * `sudo -n`, or (after asking drover `PASSWORD?` and reading `yes` and the
  * password, checked first, then piped to sudo -S ahead of the rest of stdin;
  * printf is a shell builtin, so it is in no argv) `sudo -S`; else the user's
  * own lock.
  */
 export const LOCK_SCRIPT = `hold=$1; t=$2; info=$3
+if [ -n "\${4:-}" ]; then
+  o=$(sh -c "$4" 2>/dev/null </dev/null); r=$?
+  printf 'PREFETCH %s\\n%s\\nPREFETCH-END %s %s\\n' "$5" "$o" "$5" "$r"
+fi
 if [ "$(id -u)" = 0 ]; then set -- sh
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then set -- sudo -n -- sh
 elif command -v sudo >/dev/null 2>&1; then
@@ -128,6 +135,14 @@ export interface LockOptions {
   readonly password?: string;
   /** Told when the run has to wait for another run. */
   readonly onWait?: (msg: string) => void;
+  /**
+   * A read-only script (the fact probe) run as the connecting user in the
+   * lock's own session, just before the lock is taken. The first exec of
+   * exactly this script (no become, no env) gets that output instead of a
+   * session of its own; not when the run had to wait for another run's lock
+   * (the host may have changed meanwhile: it runs again then).
+   */
+  readonly prefetch?: string;
 }
 
 /** A one-line description of this run for the lock file. */
@@ -154,6 +169,7 @@ class LockedConnection implements Connection {
   #child?: Deno.ChildProcess;
   #stdin?: WritableStreamDefaultWriter<Uint8Array>;
   #lines?: AsyncGenerator<string>;
+  #prefetched?: ExecResult;
 
   constructor(private readonly inner: Connection, private readonly o: LockOptions) {}
 
@@ -163,6 +179,11 @@ class LockedConnection implements Connection {
 
   async exec(script: string, options?: ExecOptions): Promise<ExecResult> {
     await (this.#lock ??= this.#acquire());
+    const pre = this.#prefetched;
+    if (pre && script === this.o.prefetch && !options?.become && !options?.env) {
+      this.#prefetched = undefined;
+      return pre;
+    }
     return await this.inner.exec(script, options);
   }
 
@@ -176,6 +197,7 @@ class LockedConnection implements Connection {
   }
 
   async #acquire(): Promise<void> {
+    const nonce = crypto.randomUUID();
     const argv = this.o.spawn([
       "sh",
       "-c",
@@ -184,6 +206,7 @@ class LockedConnection implements Connection {
       HOLD_SCRIPT,
       String(Math.max(0, Math.round(this.o.timeoutS))),
       this.o.holder,
+      ...(this.o.prefetch ? [this.o.prefetch, nonce] : []),
     ]);
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
@@ -208,10 +231,28 @@ class LockedConnection implements Connection {
           hint: "run again; if it persists, run with -vvv and report it",
         });
       }
-      if (line === "PASSWORD?") {
+      if (line === `PREFETCH ${nonce}`) {
+        const out: string[] = [];
+        for (;;) {
+          const next = await lines.next();
+          if (next.done) break;
+          if (next.value.startsWith(`PREFETCH-END ${nonce} `)) {
+            const rc = Number(next.value.slice(`PREFETCH-END ${nonce} `.length));
+            this.#prefetched = {
+              rc: Number.isInteger(rc) ? rc : 1,
+              stdout: out.join("\n") + "\n",
+              stderr: "",
+            };
+            break;
+          }
+          out.push(next.value);
+        }
+      } else if (line === "PASSWORD?") {
         const pw = this.o.password;
         await this.#stdin.write(enc.encode(pw === undefined ? "no\n" : `yes\n${pw}\n`));
       } else if (line.startsWith("BUSY ")) {
+        // Read before another run let go of the host: read it again once locked.
+        this.#prefetched = undefined;
         this.o.onWait?.(
           `locked by another drover run (${
             line.slice(5) || "holder unknown"
