@@ -8,7 +8,6 @@
 import type { Diff, ModuleContext } from "../core/module.ts";
 import { ModuleFailure, readHost, type ReadRequest } from "../core/module.ts";
 import { heredocTag, shq } from "../connection/quote.ts";
-import { createHash } from "node:crypto";
 
 /** What a path is on the host. */
 export interface FileState {
@@ -58,7 +57,7 @@ export function statReads(path: unknown): ReadRequest[] {
 }
 
 /** Parse {@linkcode statScript} output. Pure. */
-export function parseStat(path: string, out: string): FileState {
+export async function parseStat(path: string, out: string): Promise<FileState> {
   const lines = out.split("\n");
   const type = (lines[0]?.trim() || "absent") as FileState["type"];
   if (type === "absent") return { path, type };
@@ -84,7 +83,7 @@ export function parseStat(path: string, out: string): FileState {
     size: Number(size),
     linkTarget: lines[2]?.trim() || undefined,
     sha256: lines[3]?.trim() ||
-      (bytes ? createHash("sha256").update(bytes).digest("hex") : undefined),
+      (bytes ? await sha256(bytes) : undefined),
     content,
   };
 }
@@ -93,7 +92,7 @@ export function parseStat(path: string, out: string): FileState {
 export async function fileState(ctx: ModuleContext, path: string): Promise<FileState> {
   const r = await readHost(ctx, statScript(path));
   if (r.rc !== 0) throw new ModuleFailure(`cannot stat ${path}: ${r.stderr.trim()}`);
-  return parseStat(path, r.stdout);
+  return await parseStat(path, r.stdout);
 }
 
 /** Base64 of UTF-8 text. */
