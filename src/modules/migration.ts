@@ -40,7 +40,12 @@ export function portHolders(
   for (const line of dockerPs.split("\n")) {
     const [name, portsCol] = line.split("\t");
     if (!portsCol) continue;
-    for (const m of portsCol.matchAll(/:(\d+)->/g)) containers.set(Number(m[1]), name);
+    // A published range (`0.0.0.0:4317-4318->4317-4318/tcp`) holds every port in it.
+    for (const m of portsCol.matchAll(/:(\d+)(?:-(\d+))?->/g)) {
+      const first = Number(m[1]);
+      const last = m[2] === undefined ? first : Math.min(Number(m[2]), 65535);
+      for (let p = first; p <= last; p++) containers.set(p, name);
+    }
   }
   const out: PortHolder[] = [];
   const seen = new Set<number>();

@@ -42,6 +42,16 @@ async function describeAll(paths: readonly string[]): Promise<Record<string, str
   return out;
 }
 
+Deno.test("portHolders: a published port range holds every port in it", () => {
+  const docker = "collector\t0.0.0.0:4317-4318->4317-4318/tcp, :::4317-4318->4317-4318/tcp\n" +
+    "web\t127.0.0.1:8080->80/tcp\n";
+  assert.deepEqual(portHolders([4316, 4317, 4318, 4319, 8080], "", docker), [
+    { port: 4317, address: "*", container: "collector" },
+    { port: 4318, address: "*", container: "collector" },
+    { port: 8080, address: "*", container: "web" },
+  ]);
+});
+
 Deno.test("portHolders: sockets and docker's published ports, each port once", () => {
   const ss = [
     'LISTEN 0 4096 127.0.0.1:12345 0.0.0.0:* users:(("alloy",pid=812,fd=7))',
