@@ -102,7 +102,8 @@ fi
  */
 export const LOCK_SCRIPT = `hold=$1; t=$2; info=$3
 if [ -n "\${4:-}" ]; then
-  o=$(sh -c "$4" 2>/dev/null </dev/null); r=$?
+  if command -v timeout >/dev/null 2>&1; then o=$(timeout 60 sh -c "$4" 2>/dev/null </dev/null); r=$?
+  else o=$(sh -c "$4" 2>/dev/null </dev/null); r=$?; fi
   printf 'PREFETCH %s\\n%s\\nPREFETCH-END %s %s\\n' "$5" "$o" "$5" "$r"
 fi
 if [ "$(id -u)" = 0 ]; then set -- sh
@@ -238,11 +239,8 @@ class LockedConnection implements Connection {
           if (next.done) break;
           if (next.value.startsWith(`PREFETCH-END ${nonce} `)) {
             const rc = Number(next.value.slice(`PREFETCH-END ${nonce} `.length));
-            this.#prefetched = {
-              rc: Number.isInteger(rc) ? rc : 1,
-              stdout: out.join("\n") + "\n",
-              stderr: "",
-            };
+            // A probe that failed or timed out runs again, on its own, as it always did.
+            if (rc === 0) this.#prefetched = { rc, stdout: out.join("\n") + "\n", stderr: "" };
             break;
           }
           out.push(next.value);

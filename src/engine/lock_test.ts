@@ -70,3 +70,20 @@ Deno.test("a run that waited for another run's lock probes again once it holds i
     await second.close();
   }
 });
+
+Deno.test("a fact probe that fails in the lock's session runs again in a session of its own", async () => {
+  const inner = new Counting();
+  const failing = "echo partial; exit 3";
+  const conn = withHostLock(inner, {
+    spawn: (w) => w,
+    timeoutS: 10,
+    holder: "lock_test",
+    prefetch: failing,
+  });
+  try {
+    assert.equal((await conn.exec(failing)).stdout, "from a session of its own\n");
+    assert.deepEqual(inner.calls, [failing]);
+  } finally {
+    await conn.close();
+  }
+});
