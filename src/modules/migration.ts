@@ -256,7 +256,7 @@ export const droverRecord = defineModule({
     const script = `set -e
 umask 077
 mkdir -p ${shq(`${a.dir}/files`)}
-${measures.length ? `m=$(mktemp -d)\n` : ""}${
+${measures.length ? `m=$(mktemp -d); trap 'rm -rf "$m"' EXIT\n` : ""}${
       measures.map(([, cmd], i) =>
         `{ (${cmd}) 2>/dev/null | tr '\\n\\t' '  ' || true; } >"$m/${i}" &\n`
       ).join("")
@@ -281,7 +281,7 @@ ${measures.length ? "wait\n" : ""}${
       measures.map(([k], i) =>
         `v=; IFS= read -r v <"$m/${i}" || true; printf 'measure\\t%s\\t%s\\n' ${shq(k)} "$v"\n`
       ).join("")
-    }${measures.length ? `rm -rf "$m"\n` : ""}`;
+    }`;
     const r = await ctx.sh(script);
     if (r.rc !== 0) {
       throw new ModuleFailure(
