@@ -25,6 +25,7 @@ import { z } from "zod";
 import { defineModule, type Diff, ModuleFailure, readHost } from "../core/module.ts";
 import { bool, str } from "../core/args.ts";
 import { shq } from "../connection/quote.ts";
+import { SH_CAT_FN } from "../facts/mod.ts";
 
 const onOff = z.preprocess(
   (v) => (v === true ? "on" : v === false ? "off" : v),
@@ -443,11 +444,11 @@ if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/iptables ] && o=$(/usr/sbin/iptables -n 
   done
 fi
 if [ -n "$st" ]; then echo "Status: $st"; echo "rc=0"; else ufw status verbose 2>&1; echo "rc=$?"; fi
-c() { while IFS= read -r l || [ -n "$l" ]; do case $2:$l in :* | "tuples:### tuple ###"*) printf '%s\\n' "$l" ;; esac; done <"$1"; }
+${SH_CAT_FN}t() { while IFS= read -r l || [ -n "$l" ]; do case $l in "### tuple ###"*) printf '%s\\n' "$l" ;; esac; done <"$1"; }
 s conf; c /etc/ufw/ufw.conf 2>/dev/null
 s defaults; c /etc/default/ufw 2>/dev/null
-s user4; c /etc/ufw/user.rules tuples 2>/dev/null
-s user6; c /etc/ufw/user6.rules tuples 2>/dev/null
+s user4; t /etc/ufw/user.rules 2>/dev/null
+s user6; t /etc/ufw/user6.rules 2>/dev/null
 s end
 `;
 
