@@ -7,7 +7,7 @@
 import { defineRole, task, z } from "../../src/role.ts";
 import { pick } from "../_shared/vars.ts";
 import { shq } from "../../src/connection/quote.ts";
-import { DOCKER_API_FN } from "../../src/facts/docker_api.ts";
+import { apiPath, DOCKER_API_FN } from "../../src/facts/docker_api.ts";
 
 /** Sum the MEM USAGE column of `docker stats` / `podman stats` into MiB. */
 const SUM_MEMORY_MB = String
@@ -67,11 +67,36 @@ END { add(); printf "%.1f\n", t / 1048576 }`)
   } "$@"; }`;
 }
 
+/**
+ * Print the full ids of the running containers that Compose made from file
+ * `$1` in the current directory, from dockerd's list (`drover_dapi`, no
+ * Compose start: Python Compose takes a third of a second for `ps -q`).
+ * Compose labels each container with its project's working directory and
+ * its files: v1 keeps the file as given, v2 makes it absolute (on the logical
+ * or the physical path). Prints nothing, so the caller asks Compose, when a
+ * path has characters that JSON or the match would need to escape.
+ */
+export const COMPOSE_IDS_FN = String.raw`drover_compose_ids() { l=$PWD p=$(pwd -P) f=$1
+case "$l$p$f" in *[!A-Za-z0-9._/@+-]*) return 0 ;; esac
+drover_dapi ${
+  shq(apiPath("/containers/json", { label: ["com.docker.compose.project.working_dir"] }))
+} </dev/null | awk -v l="$l" -v p="$p" -v f="$f" ${
+  shq(String.raw`{ gsub(/\{"Id":"/, "\n"); n = split($0, a, "\n")
+  w = "\"com.docker.compose.project.working_dir\":\""; c = "\"com.docker.compose.project.config_files\":\""
+  for (i = 2; i <= n; i++) { s = a[i]; id = substr(s, 1, 64)
+    if (id !~ /^[0-9a-f]+$/ || length(id) != 64) continue
+    if (!index(s, w l "\"") && !index(s, w p "\"")) continue
+    if (index(s, c f "\"") || index(s, c l "/" f "\"") || index(s, c p "/" f "\"")) print id } }`)
+}; }
+`;
+
 /** The compose stack's memory right before migrate stops it (verify compares alloy's with it). */
 export const STACK_MEMORY_COMMAND =
-  "{% if compose_stack_present | bool and compose_command %}cd {{ docker_compose_project_dir | quote }} && " +
-  'ids=$({{ compose_command }} -f {{ docker_compose_file | quote }} ps -q) && [ -n "$ids" ] && ' +
-  `{ {% if container_cli == 'docker' %}${DOCKER_API_FN}{ ${cgroupMemoryScript()}; } || { ${API_STATS}; } || {% endif %}` +
+  `{% if compose_stack_present | bool and compose_command %}{% if container_cli == 'docker' %}${DOCKER_API_FN}${COMPOSE_IDS_FN}{% endif %}` +
+  "cd {{ docker_compose_project_dir | quote }} && ids= && " +
+  "{% if container_cli == 'docker' %}ids=$(drover_compose_ids {{ docker_compose_file | quote }}) && {% endif %}" +
+  '{ [ -n "$ids" ] || ids=$({{ compose_command }} -f {{ docker_compose_file | quote }} ps -q); } && [ -n "$ids" ] && ' +
+  `{ {% if container_cli == 'docker' %}{ ${cgroupMemoryScript()}; } || { ${API_STATS}; } || {% endif %}` +
   `{{ container_cli }} stats --no-stream $ids | awk ${
     shq(SUM_MEMORY_MB)
   }; }{% else %}true{% endif %}`;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cgroupMemoryScript } from "./mod.ts";
+import { cgroupMemoryScript, COMPOSE_IDS_FN } from "./mod.ts";
 import { withTempDir } from "../../test/helpers.ts";
 
 /** Run the cgroup memory sum for `ids` against a cgroup tree under `root`. */
@@ -59,5 +59,44 @@ Deno.test("stack memory from cgroups fails (so dockerd is asked) when a containe
     assert.notEqual(r.rc, 0);
     assert.equal(r.out, "");
     assert.notEqual((await sum(`${root}/nothing`, [A])).rc, 0);
+  });
+});
+
+/** Run COMPOSE_IDS_FN in `dir` against a dockerd answering `json`. */
+async function composeIds(dir: string, file: string, json: string): Promise<string[]> {
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      `drover_dapi() { printf '%s\\n' "$J"; }\n${COMPOSE_IDS_FN}cd "$1" && drover_compose_ids "$2"`,
+      "sh",
+      dir,
+      file,
+    ],
+    env: { J: json },
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
+}
+
+Deno.test("the stack's containers come from dockerd's list by Compose's working_dir and file labels (v1 and v2)", async () => {
+  await withTempDir(async (dir) => {
+    const real = await Deno.realPath(dir);
+    const c = (id: string, wd: string, files: string, extra = "") =>
+      `{"Id":"${id}","Names":["/x"],"Labels":{"com.docker.compose.project":"p",` +
+      `"com.docker.compose.project.config_files":"${files}",` +
+      `"com.docker.compose.project.working_dir":"${wd}"${extra}},"State":"running"}`;
+    const C = "c".repeat(64);
+    const D = "d".repeat(64);
+    const json = "[" + [
+      c(A, real, "stack.yml"), // Compose v1: the file as given
+      c(B, real, `${real}/stack.yml`, ',"x":"{\\"Id\\":\\"zz\\"}"'), // v2: absolute
+      c(C, real, "other.yml"), // another file in the same directory
+      c(D, "/elsewhere", "stack.yml"), // the same file name elsewhere
+    ].join(",") + "]";
+    assert.deepEqual(await composeIds(dir, "stack.yml", json), [A, B]);
+    assert.deepEqual(await composeIds(dir, "other.yml", json), [C]);
+    assert.deepEqual(await composeIds(dir, "none.yml", json), []);
+    // A path the match would have to escape: nothing, so Compose is asked.
+    assert.deepEqual(await composeIds(dir, 'st"ack.yml', json), []);
   });
 });

@@ -15,6 +15,7 @@ import {
   type ModuleContext,
   ModuleFailure,
   type ModuleResult,
+  READ_AT_TASK,
   type ReadRequest,
 } from "../core/module.ts";
 import type { Block, Include, Item, Play, Task } from "../core/types.ts";
@@ -39,7 +40,7 @@ import { isAbsolute, join } from "../core/path.ts";
 import { DROVER_VERSION } from "../version.ts";
 import { batchScript, MAX_BATCHED_SCRIPT, newNonce, parseBatch, ReadCache } from "./reads.ts";
 import { z } from "zod";
-import type { Become, ExecResult } from "../core/connection.ts";
+import type { Become, ExecOptions, ExecResult } from "../core/connection.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -972,7 +973,7 @@ export class Engine {
           host: raw.host,
           exec: (script, o) => {
             h.reads.clear();
-            return raw.exec(script, o);
+            return this.#execThenRead(h, raw, script, o);
           },
           close: () => raw.close(),
         };
@@ -1114,15 +1115,7 @@ export class Engine {
     if (hit) return hit;
     const want: ReadRequest[] = [{ script, timeoutMs: o?.timeoutMs }];
     h.reads.missed();
-    if (script.length <= MAX_BATCHED_SCRIPT) {
-      const seen = new Set([key]);
-      for (const r of this.#lookahead(h, group)) {
-        const k = ReadCache.key(group, r.script);
-        if (seen.has(k) || h.reads.has(k) || r.script.length > MAX_BATCHED_SCRIPT) continue;
-        seen.add(k);
-        want.push(r);
-      }
-    }
+    if (script.length <= MAX_BATCHED_SCRIPT) want.push(...this.#readsAhead(h, group, key, false));
     if (want.length === 1) {
       h.reads.singles++;
       const r = await exec(script, o?.timeoutMs);
@@ -1134,16 +1127,81 @@ export class Engine {
     const timeoutMs = want.every((r) => r.timeoutMs)
       ? want.reduce((a, r) => a + r.timeoutMs!, 0)
       : undefined;
-    const out = await exec(batchScript(want.map((r) => r.script), nonce), timeoutMs);
+    const out = await exec(
+      batchScript(want.map((r, i) => (i > 0 && r.ahead) || r.script), nonce),
+      timeoutMs,
+    );
     const results = parseBatch(out.stdout, want.length, nonce);
-    want.forEach((r, i) => {
-      const res = results[i];
-      if (res) h.reads.set(ReadCache.key(group, r.script), res, i > 0);
-    });
+    this.#keepReads(h, group, want, results, 1);
     if (results[0]) return results[0];
     const r = await exec(script, o?.timeoutMs);
     h.reads.set(key, r);
     return r;
+  }
+
+  /** The reads ahead not fetched yet, each once (`seen`: a key already asked for). */
+  #readsAhead(h: HostState, group: string, seen: string, afterApply: boolean): ReadRequest[] {
+    const out: ReadRequest[] = [];
+    const keys = new Set([seen]);
+    for (const r of this.#lookahead(h, group, afterApply)) {
+      const k = ReadCache.key(group, r.script);
+      if (keys.has(k) || h.reads.has(k) || r.script.length > MAX_BATCHED_SCRIPT) continue;
+      keys.add(k);
+      out.push(r);
+    }
+    return out;
+  }
+
+  /** Keep a batch's results; those from `from` on were fetched ahead of their tasks. */
+  #keepReads(
+    h: HostState,
+    group: string,
+    want: readonly ReadRequest[],
+    results: readonly (ExecResult | undefined)[],
+    from: number,
+  ): void {
+    want.forEach((r, i) => {
+      const res = results[i];
+      const ahead = i >= from;
+      // A variant that could not answer ahead: its task runs the read itself.
+      if (ahead && r.ahead && res?.rc === READ_AT_TASK) return;
+      if (res) h.reads.set(ReadCache.key(group, r.script), res, ahead);
+    });
+  }
+
+  /**
+   * A command that may change the host, with the reads of the tasks ahead
+   * run right after it in the same round trip (their results stand until
+   * the next such command, like a batch's). The command runs as it would
+   * alone, in a subshell; its stdout ends at a marker the reads' output
+   * follows, its exit code is the command's. A command with a time limit
+   * runs alone.
+   */
+  async #execThenRead(
+    h: HostState,
+    raw: Connection,
+    script: string,
+    o?: ExecOptions,
+  ): Promise<ExecResult> {
+    const group = readGroup(o?.become, o?.env);
+    const want = this.#readAhead && o?.timeoutMs === undefined
+      ? this.#readsAhead(h, group, "", true)
+      : [];
+    if (want.length === 0) return await raw.exec(script, o);
+    h.reads.batches++;
+    const nonce = newNonce();
+    const body = script.endsWith("\n") ? script : script + "\n";
+    const out = await raw.exec(
+      `(\n${body})\ndrover_ar=$?\nprintf '\\n@@${nonce}:applied\\n'\n(\n${
+        batchScript(want.map((r) => r.ahead ?? r.script), nonce)
+      }) 2>/dev/null\nexit "$drover_ar"\n`,
+      o,
+    );
+    const mark = `\n@@${nonce}:applied\n`;
+    const at = out.stdout.indexOf(mark);
+    if (at < 0) return out;
+    this.#keepReads(h, group, want, parseBatch(out.stdout.slice(at), want.length, nonce), 0);
+    return { rc: out.rc, stdout: out.stdout.slice(0, at), stderr: out.stderr };
   }
 
   /**
@@ -1152,7 +1210,7 @@ export class Engine {
    * that cannot be rendered yet counts as unknown. Only a guess: a wrong one
    * costs host time, never a wrong result.
    */
-  #lookahead(h: HostState, group: string): ReadRequest[] {
+  #lookahead(h: HostState, group: string, afterApply = false): ReadRequest[] {
     const out: ReadRequest[] = [];
     const sim: Record<string, unknown> = { ...h.hostVars };
     // Variables that tasks ahead will set to what cannot be known yet (register, set_fact).
@@ -1225,10 +1283,12 @@ export class Engine {
             model: h.model,
             readOnly: declaredReadOnly(t, inh),
           });
-          // A costly read is fetched ahead only while nothing has thrown reads away.
-          out.push(
-            ...reads.filter((r) => !r.costly || i === h.cursor || h.reads.window === Infinity),
-          );
+          // A costly read is fetched ahead only while nothing has thrown reads away
+          // (or as its cheap variant); its own task's read runs as it is.
+          for (const r of reads) {
+            if (i === h.cursor && !afterApply) out.push({ ...r, ahead: undefined });
+            else if (r.ahead || !r.costly || h.reads.window === Infinity) out.push(r);
+          }
         }
       } catch {
         // Not knowable yet (a variable set by an earlier task): no guess for this task.

@@ -29,6 +29,7 @@ import {
   type Diff,
   type HostModel,
   ModuleFailure,
+  READ_AT_TASK,
   readHost,
 } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
@@ -587,12 +588,15 @@ function listLines(): string {
  * probe), and when stopping or removing (volumes kept) with no Compose
  * container on the host there is nothing to do, so the project's name is not
  * needed and `compose config` (the costliest read of a converged migrate) is
- * skipped.
+ * skipped. `ahead`: the variant fetched ahead of the task, which exits with
+ * {@linkcode READ_AT_TASK} where it would run `compose config` (half a second
+ * with Python Compose, and a change before the task would waste it).
  */
 export function composeGatherScript(
   a: ComposeArgs,
   cmd: ComposeCommand | undefined,
   engine: "docker" | "podman" | undefined,
+  ahead = false,
 ): string {
   const files = a.files?.length ? a.files : undefined;
   let s = enginePrelude(engine, a.docker_host) + composeFn(cmd);
@@ -614,15 +618,15 @@ capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --f
     s += `sec files; for f in ${
       (files ?? DEFAULT_FILES).map(shq).join(" ")
     }; do if [ -f "$f" ]; then echo "ok $f"; else echo "missing $f"; fi; done\n`;
-    s += `if [ -n "$C" ]${
-      cheap ? ` && { [ -z "$D" ] || [ -n "$drover_po" ]; }` : ""
-    }; then cap config compose ${
+    const config = ahead ? `exit ${READ_AT_TASK}` : `cap config compose ${
       [
         ...(files ?? []).flatMap((f) => ["-f", f]),
         ...(a.project_name ? ["-p", a.project_name] : []),
       ]
         .map(shq).join(" ")
-    } config; fi\nfi\n`;
+    } config`;
+    const when = cheap ? ` && { [ -z "$D" ] || [ -n "$drover_po" ]; }` : "";
+    s += `if [ -n "$C" ]${when}; then ${config}; fi\nfi\n`;
   }
   return s;
 }
@@ -648,7 +652,16 @@ export const dockerCompose = defineModule({
   reads: (a, rc) => {
     const cmd = pickComposeCommand(a.compose_command, rc.facts.compose_commands);
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, rc.facts);
-    return [{ script: composeGatherScript(a as ComposeArgs, cmd, engine), costly: true }];
+    const args = a as ComposeArgs;
+    const script = composeGatherScript(args, cmd, engine);
+    // Stopping or removing needs `compose config` only while Compose containers
+    // exist: ahead of its task, the read answers without it or not at all.
+    const cheap = (args.state === "absent" || args.state === "stopped") && !args.remove_volumes;
+    return [
+      cheap
+        ? { script, ahead: composeGatherScript(args, cmd, engine, true) }
+        : { script, costly: true },
+    ];
   },
   async run(ctx, a) {
     const cmd = pickComposeCommand(a.compose_command, ctx.facts.compose_commands);
