@@ -3,12 +3,14 @@
  * The cost of a converged run: migrate on a migrated host needs at most three
  * SSH sessions (run lock, fact probe, one batch of reads), and batching the
  * reads changes nothing any task reports (compared with DROVER_READ_AHEAD=0,
- * where every read is its own round trip). Sessions are counted with the
- * benchmark's logging ssh wrapper (bench/bin/ssh).
+ * where every read is its own round trip). The same holds for a cold run and
+ * a drift run, where the reads ahead ride on the commands that change the
+ * host. Sessions are counted with the benchmark's logging ssh wrapper
+ * (bench/bin/ssh).
  */
 import assert from "node:assert/strict";
 import { drover, recap, ROOT, withTempDir } from "./helpers.ts";
-import { labInventory, labReset, labUp, TEST_HOSTS } from "./lab_helpers.ts";
+import { labInventory, labReset, labUp, onHost, TEST_HOSTS } from "./lab_helpers.ts";
 
 const H = TEST_HOSTS[0];
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
@@ -81,6 +83,74 @@ Deno.test({
         assert.equal(batched.code, 0, batched.stderr);
         assert.equal(single.code, 0, single.stderr);
         assert.deepEqual(results(batched.stdout), results(single.stdout));
+      } finally {
+        await labReset(H);
+      }
+    });
+  },
+});
+
+/**
+ * What each task reported: status, changed, whether it had a diff, and its
+ * message, without what differs between two fresh hosts (container ids and
+ * creation order, uptimes, timestamps, memory figures).
+ */
+function outline(rs: unknown[]): unknown[] {
+  return rs.map((r) => {
+    const e = r as Record<string, unknown>;
+    const msg = typeof e.msg === "string"
+      ? e.msg.replace(/\b[0-9a-f]{12,64}\b/g, "ID").replace(/\d+(\.\d+)?/g, "N").split(/: |; /)
+        .sort().join("; ")
+      : e.msg;
+    return [e.task, e.item ?? null, e.status, e.changed, e.diff === undefined ? 0 : 1, msg];
+  });
+}
+
+Deno.test({
+  name:
+    "migrate cold and after drift: reads carried by changes report what reads alone do, in fewer sessions",
+  ...sanitize,
+  fn: async () => {
+    await labUp([H]);
+    await withTempDir(async (dir) => {
+      const inv = await labInventory(dir, [H]);
+      const address = /ansible_host: (\S+)/.exec(await Deno.readTextFile(inv))![1];
+      const log = `${dir}/ssh.log`;
+      const PATH = `${ROOT}/bench/bin:${Deno.env.get("PATH")}`;
+      const run = async (readAhead: string) => {
+        await Deno.writeTextFile(log, "");
+        const r = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"], {
+          env: { PATH, BENCH_SSH_LOG: log, DROVER_READ_AHEAD: readAhead },
+        });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        return {
+          results: results(r.stdout),
+          sessions: sessions(await Deno.readTextFile(log), address),
+        };
+      };
+      const drift = async () => {
+        const d = await onHost(
+          H,
+          "echo '// edited by hand' >> /etc/alloy/config.alloy && systemctl stop alloy",
+        );
+        assert.equal(d.code, 0, d.stderr);
+      };
+      try {
+        const runs: Record<string, { results: unknown[]; sessions: number }>[] = [];
+        for (const readAhead of ["1", "0"]) {
+          await labReset(H);
+          const cold = await run(readAhead);
+          await drift();
+          runs.push({ cold, drift: await run(readAhead) });
+        }
+        const [carried, alone] = runs;
+        for (const k of ["cold", "drift"]) {
+          assert.deepEqual(outline(carried[k].results), outline(alone[k].results), k);
+          assert.ok(
+            carried[k].sessions < alone[k].sessions,
+            `${k}: ${carried[k].sessions} sessions with reads ahead, ${alone[k].sessions} without`,
+          );
+        }
       } finally {
         await labReset(H);
       }

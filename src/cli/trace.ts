@@ -51,7 +51,7 @@ export function traceConnection(
       emit({
         type: "command",
         host: conn.host,
-        script: hideScriptData(script),
+        script: hideScriptData(options.shown ?? script),
         become: options.become?.user,
         env: options.env ? Object.keys(options.env) : undefined,
       });

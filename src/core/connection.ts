@@ -18,6 +18,11 @@ export interface ExecOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Give up after this many milliseconds (the command is killed). */
   readonly timeoutMs?: number;
+  /**
+   * What a trace (`-vv`) shows instead of the script: the command as the
+   * module sent it, without what the engine added around it.
+   */
+  readonly shown?: string;
 }
 
 /** What a script printed and how it exited. */

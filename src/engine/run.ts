@@ -1195,7 +1195,7 @@ export class Engine {
       `(\n${body})\ndrover_ar=$?\nprintf '\\n@@${nonce}:applied\\n'\n(\n${
         batchScript(want.map((r) => r.ahead ?? r.script), nonce)
       }) 2>/dev/null\nexit "$drover_ar"\n`,
-      o,
+      { ...o, shown: `${body}# then ${want.length} read(s) of the tasks ahead\n` },
     );
     const mark = `\n@@${nonce}:applied\n`;
     const at = out.stdout.indexOf(mark);
