@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { drover, withTempDir } from "./helpers.ts";
 
-const PLAY = (dir: string) => `- hosts: localhost
+const PLAY = (dir: string) =>
+  `- hosts: localhost
   connection: local
   gather_facts: false
   tasks:
