@@ -43,51 +43,59 @@ function results(jsonLines: string): unknown[] {
     .filter((e) => e.type === "host_result").map(untimed);
 }
 
+/** Run `fn` with a one-host inventory of {@linkcode H} and its address; the host is reset after. */
+async function withLabHost(
+  fn: (dir: string, inv: string, address: string) => Promise<void>,
+): Promise<void> {
+  await labUp([H]);
+  await withTempDir(async (dir) => {
+    const inv = await labInventory(dir, [H]);
+    const address = /ansible_host: (\S+)/.exec(await Deno.readTextFile(inv))![1];
+    try {
+      await fn(dir, inv, address);
+    } finally {
+      await labReset(H);
+    }
+  });
+}
+
 Deno.test({
   name: "migrate converged: 2 SSH sessions per host, same results as unbatched reads",
   ...sanitize,
-  fn: async () => {
-    await labUp([H]);
-    await withTempDir(async (dir) => {
-      const inv = await labInventory(dir, [H]);
-      const address = /ansible_host: (\S+)/.exec(await Deno.readTextFile(inv))![1];
+  fn: () =>
+    withLabHost(async (dir, inv, address) => {
       await labReset(H);
-      try {
-        const cold = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
-        assert.equal(cold.code, 0, cold.stdout + cold.stderr);
-        assert.ok(recap(cold.stdout)[H].changed > 0, cold.stdout);
+      const cold = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS]);
+      assert.equal(cold.code, 0, cold.stdout + cold.stderr);
+      assert.ok(recap(cold.stdout)[H].changed > 0, cold.stdout);
 
-        const log = `${dir}/ssh.log`;
-        const env = { PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`, BENCH_SSH_LOG: log };
-        for (const check of [false, true]) {
-          await Deno.writeTextFile(log, "");
-          const args = ["playbooks/migrate.yml", "-i", inv, ...VARS, ...(check ? ["--check"] : [])];
-          const r = await drover(args, { env });
-          assert.equal(r.code, 0, r.stdout + r.stderr);
-          assert.equal(recap(r.stdout)[H].changed, 0, r.stdout);
-          const n = sessions(await Deno.readTextFile(log), address);
-          assert.equal(
-            n,
-            2,
-            `${check ? "--check: " : ""}${n} ssh sessions per host, want 2 (the lock with the ` +
-              "fact probe, one batch of reads): a task that may change the host (a command without " +
-              "changed_when: false + check_mode: false, or a module whose gather uses ctx.sh) " +
-              "breaks the batch; see bench/README.md",
-          );
-        }
-
-        const batched = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"]);
-        const single = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"], {
-          env: { DROVER_READ_AHEAD: "0" },
-        });
-        assert.equal(batched.code, 0, batched.stderr);
-        assert.equal(single.code, 0, single.stderr);
-        assert.deepEqual(results(batched.stdout), results(single.stdout));
-      } finally {
-        await labReset(H);
+      const log = `${dir}/ssh.log`;
+      const env = { PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`, BENCH_SSH_LOG: log };
+      for (const check of [false, true]) {
+        await Deno.writeTextFile(log, "");
+        const args = ["playbooks/migrate.yml", "-i", inv, ...VARS, ...(check ? ["--check"] : [])];
+        const r = await drover(args, { env });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(recap(r.stdout)[H].changed, 0, r.stdout);
+        const n = sessions(await Deno.readTextFile(log), address);
+        assert.equal(
+          n,
+          2,
+          `${check ? "--check: " : ""}${n} ssh sessions per host, want 2 (the lock with the ` +
+            "fact probe, one batch of reads): a task that may change the host (a command without " +
+            "changed_when: false + check_mode: false, or a module whose gather uses ctx.sh) " +
+            "breaks the batch; see bench/README.md",
+        );
       }
-    });
-  },
+
+      const batched = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"]);
+      const single = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"], {
+        env: { DROVER_READ_AHEAD: "0" },
+      });
+      assert.equal(batched.code, 0, batched.stderr);
+      assert.equal(single.code, 0, single.stderr);
+      assert.deepEqual(results(batched.stdout), results(single.stdout));
+    }),
 });
 
 /**
@@ -110,11 +118,8 @@ Deno.test({
   name:
     "migrate cold and after drift: reads carried by changes report what reads alone do, in fewer sessions",
   ...sanitize,
-  fn: async () => {
-    await labUp([H]);
-    await withTempDir(async (dir) => {
-      const inv = await labInventory(dir, [H]);
-      const address = /ansible_host: (\S+)/.exec(await Deno.readTextFile(inv))![1];
+  fn: () =>
+    withLabHost(async (dir, inv, address) => {
       const log = `${dir}/ssh.log`;
       const PATH = `${ROOT}/bench/bin:${Deno.env.get("PATH")}`;
       const run = async (readAhead: string) => {
@@ -135,25 +140,20 @@ Deno.test({
         );
         assert.equal(d.code, 0, d.stderr);
       };
-      try {
-        const runs: Record<string, { results: unknown[]; sessions: number }>[] = [];
-        for (const readAhead of ["1", "0"]) {
-          await labReset(H);
-          const cold = await run(readAhead);
-          await drift();
-          runs.push({ cold, drift: await run(readAhead) });
-        }
-        const [carried, alone] = runs;
-        for (const k of ["cold", "drift"]) {
-          assert.deepEqual(outline(carried[k].results), outline(alone[k].results), k);
-          assert.ok(
-            carried[k].sessions < alone[k].sessions,
-            `${k}: ${carried[k].sessions} sessions with reads ahead, ${alone[k].sessions} without`,
-          );
-        }
-      } finally {
+      const runs: Record<string, { results: unknown[]; sessions: number }>[] = [];
+      for (const readAhead of ["1", "0"]) {
         await labReset(H);
+        const cold = await run(readAhead);
+        await drift();
+        runs.push({ cold, drift: await run(readAhead) });
       }
-    });
-  },
+      const [carried, alone] = runs;
+      for (const k of ["cold", "drift"]) {
+        assert.deepEqual(outline(carried[k].results), outline(alone[k].results), k);
+        assert.ok(
+          carried[k].sessions < alone[k].sessions,
+          `${k}: ${carried[k].sessions} sessions with reads ahead, ${alone[k].sessions} without`,
+        );
+      }
+    }),
 });
