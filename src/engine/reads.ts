@@ -75,7 +75,7 @@ export function parseBatch(out: string, count: number, nonce: string): (ExecResu
   return res;
 }
 
-/** Tasks a batch looks ahead once reads fetched ahead were thrown away by a change. */
+/** Tasks with reads a batch looks ahead once reads fetched ahead were thrown away by a change. */
 export const AFTER_WASTE = 3;
 
 /** A fresh marker for one batch. */
@@ -95,7 +95,7 @@ export class ReadCache {
   batches = 0;
   singles = 0;
   /**
-   * How many tasks ahead the next batch looks. Unbounded while batches are
+   * How many tasks with reads the next batch looks ahead. Unbounded while batches are
    * used up (a converged host: one batch for the whole run); small once a
    * change threw away reads fetched ahead (a host being changed: reads
    * fetched ahead of a change are wasted host time).

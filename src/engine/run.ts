@@ -1220,10 +1220,19 @@ export class Engine {
       unknown.add(name);
     };
     const roleVars = new Map<Play["roles"][number], Vars | null>();
-    const end = Math.min(this.#plan.length, h.cursor + h.reads.window);
-    for (let i = h.cursor; i < end; i++) {
+    // The window counts tasks that have reads to fetch (not skipped tasks, debug, set_fact).
+    let withReads = 0;
+    let mark = 0;
+    for (let i = h.cursor; i < this.#plan.length; i++) {
+      if (out.length > mark) [withReads, mark] = [withReads + 1, out.length];
+      if (withReads >= h.reads.window) break;
       const { task: t, inh, use } = this.#plan[i];
       if (!this.#selected([...inh.tags, ...t.tags])) continue;
+      // After a change, the task that made it is done, unless it loops over more items.
+      if (afterApply && i === h.cursor && t.loop === undefined) {
+        if (t.register) forget(t.register);
+        continue;
+      }
       const mod = findModule(t.module);
       if (!mod || (!mod.reads && mod.name !== "set_fact")) {
         if (t.register) forget(t.register);
