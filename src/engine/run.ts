@@ -1175,7 +1175,7 @@ export class Engine {
    * the next such command, like a batch's). The command runs as it would
    * alone, in a subshell; its stdout ends at a marker the reads' output
    * follows, its exit code is the command's. A command with a time limit
-   * runs alone.
+   * runs alone, and reads with a time limit are left for a batch.
    */
   async #execThenRead(
     h: HostState,
@@ -1184,8 +1184,9 @@ export class Engine {
     o?: ExecOptions,
   ): Promise<ExecResult> {
     const group = readGroup(o?.become, o?.env);
+    // Reads with a time limit of their own go in a batch that has one.
     const want = this.#readAhead && o?.timeoutMs === undefined
-      ? this.#readsAhead(h, group, "", true)
+      ? this.#readsAhead(h, group, "", true).filter((r) => r.timeoutMs === undefined)
       : [];
     if (want.length === 0) return await raw.exec(script, o);
     h.reads.batches++;
