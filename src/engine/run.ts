@@ -1115,7 +1115,7 @@ export class Engine {
     if (hit) return hit;
     const want: ReadRequest[] = [{ script, timeoutMs: o?.timeoutMs }];
     h.reads.missed();
-    if (script.length <= MAX_BATCHED_SCRIPT) want.push(...this.#readsAhead(h, group, key, false));
+    if (script.length <= MAX_BATCHED_SCRIPT) want.push(...this.#readsAhead(h, group, false, key));
     if (want.length === 1) {
       h.reads.singles++;
       const r = await exec(script, o?.timeoutMs);
@@ -1128,7 +1128,7 @@ export class Engine {
       ? want.reduce((a, r) => a + r.timeoutMs!, 0)
       : undefined;
     const out = await exec(
-      batchScript(want.map((r, i) => (i > 0 && r.ahead) || r.script), nonce),
+      batchScript(want.map((r) => r.ahead ?? r.script), nonce),
       timeoutMs,
     );
     const results = parseBatch(out.stdout, want.length, nonce);
@@ -1139,10 +1139,10 @@ export class Engine {
     return r;
   }
 
-  /** The reads ahead not fetched yet, each once (`seen`: a key already asked for). */
-  #readsAhead(h: HostState, group: string, seen: string, afterApply: boolean): ReadRequest[] {
+  /** The reads ahead not fetched yet, each once (`asked`: the key of a read already asked for). */
+  #readsAhead(h: HostState, group: string, afterApply: boolean, asked?: string): ReadRequest[] {
     const out: ReadRequest[] = [];
-    const keys = new Set([seen]);
+    const keys = new Set(asked ? [asked] : []);
     for (const r of this.#lookahead(h, group, afterApply)) {
       const k = ReadCache.key(group, r.script);
       if (keys.has(k) || h.reads.has(k) || r.script.length > MAX_BATCHED_SCRIPT) continue;
@@ -1186,7 +1186,7 @@ export class Engine {
     const group = readGroup(o?.become, o?.env);
     // Reads with a time limit of their own go in a batch that has one.
     const want = this.#readAhead && o?.timeoutMs === undefined
-      ? this.#readsAhead(h, group, "", true).filter((r) => r.timeoutMs === undefined)
+      ? this.#readsAhead(h, group, true).filter((r) => r.timeoutMs === undefined)
       : [];
     if (want.length === 0) return await raw.exec(script, o);
     h.reads.batches++;

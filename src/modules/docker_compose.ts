@@ -583,6 +583,14 @@ function listLines(): string {
 }
 
 /**
+ * Stopping or removing (volumes kept) needs the project's name, i.e.
+ * `compose config`, only while Compose containers exist. Pure.
+ */
+function configOnlyWithContainers(a: ComposeArgs): boolean {
+  return (a.state === "absent" || a.state === "stopped") && !a.remove_volumes;
+}
+
+/**
  * The gather script of `docker_compose`. The project's containers are listed
  * first: `ps` also tells whether the daemon answers (no separate `version`
  * probe), and when stopping or removing (volumes kept) with no Compose
@@ -613,7 +621,7 @@ sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; sec ps_src; echo "$drover
 capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
 `;
   if (a.project_src !== undefined) {
-    const cheap = (a.state === "absent" || a.state === "stopped") && !a.remove_volumes;
+    const cheap = configOnlyWithContainers(a);
     s += `sec dir; if cd -- ${shq(a.project_src)} 2>/dev/null; then echo yes\n`;
     s += `sec files; for f in ${
       (files ?? DEFAULT_FILES).map(shq).join(" ")
@@ -654,11 +662,9 @@ export const dockerCompose = defineModule({
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, rc.facts);
     const args = a as ComposeArgs;
     const script = composeGatherScript(args, cmd, engine);
-    // Stopping or removing needs `compose config` only while Compose containers
-    // exist: ahead of its task, the read answers without it or not at all.
-    const cheap = (args.state === "absent" || args.state === "stopped") && !args.remove_volumes;
+    // Ahead of its task, such a read answers without `compose config` or not at all.
     return [
-      cheap
+      configOnlyWithContainers(args)
         ? { script, ahead: composeGatherScript(args, cmd, engine, true) }
         : { script, costly: true },
     ];
