@@ -68,3 +68,47 @@ for (const readAhead of ["1", "0"]) {
     });
   });
 }
+
+Deno.test("a task's command that another of its commands follows carries no reads", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/f`, "kept\n");
+    await Deno.writeTextFile(
+      `${dir}/play.yml`,
+      `- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Record
+      drover_record:
+        dir: ${dir}/rec
+        paths: [${dir}/f, ${dir}/none]
+    - name: Stat after
+      stat:
+        path: ${dir}/f
+        get_content: true
+      register: after
+    - debug:
+        msg: "{{ after.stat.content }}"
+`,
+    );
+    const r = await drover([`${dir}/play.yml`, "--json", "-vv"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    const start = events.findIndex((e) => e.type === "task_start" && e.name === "Record");
+    const end = events.findIndex((e) => e.type === "task_start" && e.name === "Stat after");
+    const commands = events.slice(start, end).filter((e) => e.type === "command")
+      .map((e) => String(e.script));
+    const scan = commands.findIndex((s) => s.includes("cp -a --parents"));
+    const write = commands.findIndex((s) => s.includes("manifest.json") && s.includes("mv -f"));
+    assert.ok(scan >= 0 && write > scan, commands.join("\n----\n"));
+    assert.doesNotMatch(commands[scan], /^# then \d+ read/m, "reads after the scan");
+    assert.match(commands[write], /^# then \d+ read\(s\) of the tasks ahead$/m);
+    const record = JSON.parse(await Deno.readTextFile(`${dir}/rec/manifest.json`));
+    assert.deepEqual(
+      record.paths.map((p: { path: string; present: boolean }) => [p.path, p.present]),
+      [[`${dir}/f`, true], [`${dir}/none`, false]],
+    );
+    const msg = events.find((e) => e.type === "host_result" && e.module === "debug")?.msg;
+    assert.equal(msg, "kept\n");
+  });
+});

@@ -23,6 +23,11 @@ export interface ExecOptions {
    * module sent it, without what the engine added around it.
    */
   readonly shown?: string;
+  /**
+   * Another command of the same task follows at once: the engine adds no
+   * reads of the tasks ahead after this one (the next command would drop them).
+   */
+  readonly more?: boolean;
 }
 
 /** What a script printed and how it exited. */

@@ -77,9 +77,10 @@ export interface ModuleContext {
   /**
    * Run a script on the host with this task's become and environment. The
    * engine assumes it may change the host: reads prefetched before it are
-   * dropped.
+   * dropped. `more`: another command of this task follows at once, so no
+   * reads of the tasks ahead are run after this one.
    */
-  sh(script: string, options?: { timeoutMs?: number }): Promise<ShResult>;
+  sh(script: string, options?: { timeoutMs?: number; more?: boolean }): Promise<ShResult>;
   /**
    * Run a script that only reads the host's state. Its result may come from a
    * batch the engine ran earlier in this run for many tasks at once (one

@@ -995,7 +995,13 @@ export class Engine {
             join(this.#play!.baseDir, ".."),
           ],
           secret: (v) => this.redactor.add(v),
-          sh: (script, o) => conn.exec(script, { become, env: envVars, timeoutMs: o?.timeoutMs }),
+          sh: (script, o) =>
+            conn.exec(script, {
+              become,
+              env: envVars,
+              timeoutMs: o?.timeoutMs,
+              ...(o?.more ? { more: true } : {}),
+            }),
           read: (script, o) => this.#read(h, raw, become, envVars, script, o),
           peek: (script) => h.reads.get(ReadCache.key(readGroup(become, envVars), script)),
           readOnly: declaredReadOnly(t, inh),
@@ -1184,8 +1190,9 @@ export class Engine {
     o?: ExecOptions,
   ): Promise<ExecResult> {
     const group = readGroup(o?.become, o?.env);
-    // Reads with a time limit of their own go in a batch that has one.
-    const want = this.#readAhead && o?.timeoutMs === undefined
+    // Reads with a time limit of their own go in a batch that has one; none
+    // after a command that another of the same task follows.
+    const want = this.#readAhead && o?.timeoutMs === undefined && !o?.more
       ? this.#readsAhead(h, group, true).filter((r) => r.timeoutMs === undefined)
       : [];
     if (want.length === 0) return await raw.exec(script, o);

@@ -282,7 +282,8 @@ ${measures.length ? "wait\n" : ""}${
         `v=; IFS= read -r v <"$m/${i}" || true; printf 'measure\\t%s\\t%s\\n' ${shq(k)} "$v"\n`
       ).join("")
     }`;
-    const r = await ctx.sh(script);
+    // The manifest is written next: no reads of the tasks ahead after this command.
+    const r = await ctx.sh(script, { more: true });
     if (r.rc !== 0) {
       throw new ModuleFailure(
         `could not record the pre-migration state in ${a.dir}: ${r.stderr.trim()}`,
