@@ -41,8 +41,14 @@ interface Run {
   readonly rssTreeMiB: number;
   /** Peak RSS of the tool's main process, MiB. */
   readonly rssMainMiB: number;
-  /** Per host: ssh invocations (one per command for drover and pipelined Ansible). */
+  /**
+   * Per host: commands sent over SSH, i.e. round trips (one ssh invocation
+   * each for pipelined Ansible; for drover the commands its resident shell
+   * ran, from DROVER_COMMAND_LOG, plus its other sessions).
+   */
   readonly sshCommands: Record<string, number>;
+  /** Per host: ssh invocations (sessions). */
+  readonly sshSessions: Record<string, number>;
   /** Per host: sftp/scp invocations (file transfers). */
   readonly transfers: Record<string, number>;
   /** Per host: new SSH connections accepted by sshd during the run. */
@@ -221,9 +227,11 @@ async function runTool(
   label: string,
 ): Promise<Run> {
   const sshLog = `${logDir}/${label}.ssh.log`;
+  const cmdLog = `${logDir}/${label}.commands.log`;
   const env: Record<string, string> = {
     PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`,
     BENCH_SSH_LOG: sshLog,
+    DROVER_COMMAND_LOG: cmdLog,
     NO_COLOR: "1",
   };
   const forks = String(Math.max(5, hosts.length));
@@ -318,6 +326,16 @@ async function runTool(
     if (tool_ === "ssh") sshCommands[h]++;
     else transfers[h]++;
   }
+  const sshSessions = { ...sshCommands };
+  // drover: the resident shell's session is one ssh invocation for many commands.
+  let commandLog = "";
+  try {
+    commandLog = await Deno.readTextFile(cmdLog);
+  } catch { /* not drover, or no command */ }
+  for (const h of hosts) {
+    const resident = commandLog.split("\n").filter((l) => l.endsWith(` ${h} resident`)).length;
+    if (resident > 0) sshCommands[h] += resident - 1;
+  }
   const connections: Record<string, number> = {};
   await Promise.all(hosts.map(async (h) => {
     const r = await sh([
@@ -343,6 +361,7 @@ async function runTool(
     rssTreeMiB: Math.round(rssTree / 102.4) / 10,
     rssMainMiB: Math.round(rssMain / 102.4) / 10,
     sshCommands,
+    sshSessions,
     transfers,
     connections,
   };
@@ -386,8 +405,12 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
   return { median, min: s[0], max: s[s.length - 1] };
 }
 
-function perHost(r: Run, k: "sshCommands" | "transfers" | "connections"): number {
-  const v = Object.values(r[k]);
+function perHost(
+  r: Run,
+  k: "sshCommands" | "sshSessions" | "transfers" | "connections",
+): number {
+  // Runs kept from before sessions were counted apart: one session per command.
+  const v = Object.values(r[k] ?? (k === "sshSessions" ? r.sshCommands : {}));
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : 0;
 }
 
@@ -457,6 +480,7 @@ function table(cells: Cell[]): string {
     "cell",
     "tool",
     "ssh cmds/host",
+    "sessions/host",
     "transfers/host",
     "connections/host",
     "changed",
@@ -474,6 +498,7 @@ function table(cells: Cell[]): string {
       `${c.hosts}h ${c.scenario}`,
       c.tool,
       m((r) => perHost(r, "sshCommands")).toFixed(1),
+      m((r) => perHost(r, "sshSessions")).toFixed(1),
       m((r) => perHost(r, "transfers")).toFixed(1),
       m((r) => perHost(r, "connections")).toFixed(1),
       String(m((r) => r.changed)),
@@ -596,6 +621,7 @@ async function main(): Promise<void> {
         Object.entries(stats(c.runs.map((r) => r.ms))).map(([k, v]) => [k, v / 1000]),
       ),
       sshCommandsPerHost: stats(c.runs.map((r) => perHost(r, "sshCommands"))).median,
+      sshSessionsPerHost: stats(c.runs.map((r) => perHost(r, "sshSessions"))).median,
       transfersPerHost: stats(c.runs.map((r) => perHost(r, "transfers"))).median,
       connectionsPerHost: stats(c.runs.map((r) => perHost(r, "connections"))).median,
       peakRssMiB: {

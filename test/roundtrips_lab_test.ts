@@ -6,7 +6,9 @@
  * where every read is its own round trip). The same holds for a cold run and
  * a drift run, where the reads ahead ride on the commands that change the
  * host. Sessions are counted with the benchmark's logging ssh wrapper
- * (bench/bin/ssh).
+ * (bench/bin/ssh), commands (round trips after the lock's) with drover's
+ * DROVER_COMMAND_LOG: most commands share one session, the host's resident
+ * shell.
  */
 import assert from "node:assert/strict";
 import { drover, recap, ROOT, withTempDir } from "./helpers.ts";
@@ -21,6 +23,11 @@ function sessions(log: string, address: string): number {
   return log.split("\n").filter((l) =>
     l.split(" ")[1] === "ssh" && l.includes(` ${address} `) && !/ -O (exit|check|stop) /.test(l)
   ).length;
+}
+
+/** Commands sent to host {@linkcode H} in a DROVER_COMMAND_LOG (the lock's session not counted). */
+function commands(log: string): number {
+  return log.split("\n").filter((l) => l.split(" ")[1] === H).length;
 }
 
 /**
@@ -70,21 +77,28 @@ Deno.test({
       assert.ok(recap(cold.stdout)[H].changed > 0, cold.stdout);
 
       const log = `${dir}/ssh.log`;
-      const env = { PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`, BENCH_SSH_LOG: log };
+      const cmdLog = `${dir}/commands.log`;
+      const env = {
+        PATH: `${ROOT}/bench/bin:${Deno.env.get("PATH")}`,
+        BENCH_SSH_LOG: log,
+        DROVER_COMMAND_LOG: cmdLog,
+      };
       for (const check of [false, true]) {
         await Deno.writeTextFile(log, "");
+        await Deno.writeTextFile(cmdLog, "");
         const args = ["playbooks/migrate.yml", "-i", inv, ...VARS, ...(check ? ["--check"] : [])];
         const r = await drover(args, { env });
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.equal(recap(r.stdout)[H].changed, 0, r.stdout);
         const n = sessions(await Deno.readTextFile(log), address);
-        assert.equal(
-          n,
-          2,
-          `${check ? "--check: " : ""}${n} ssh sessions per host, want 2 (the lock with the ` +
-            "fact probe, one batch of reads): a task that may change the host (a command without " +
-            "changed_when: false + check_mode: false, or a module whose gather uses ctx.sh) " +
-            "breaks the batch; see bench/README.md",
+        const c = commands(await Deno.readTextFile(cmdLog));
+        assert.deepEqual(
+          [n, c],
+          [2, 1],
+          `${check ? "--check: " : ""}${n} ssh sessions and ${c} commands after the lock per ` +
+            "host, want 2 and 1 (the lock with the fact probe, one batch of reads): a task that " +
+            "may change the host (a command without changed_when: false + check_mode: false, or " +
+            "a module whose gather uses ctx.sh) breaks the batch; see bench/README.md",
         );
       }
 
@@ -116,20 +130,28 @@ function outline(rs: unknown[]): unknown[] {
 
 Deno.test({
   name:
-    "migrate cold and after drift: reads carried by changes report what reads alone do, in fewer sessions",
+    "migrate cold and after drift: reads carried by changes report what reads alone do, in fewer round trips",
   ...sanitize,
   fn: () =>
     withLabHost(async (dir, inv, address) => {
       const log = `${dir}/ssh.log`;
+      const cmdLog = `${dir}/commands.log`;
       const PATH = `${ROOT}/bench/bin:${Deno.env.get("PATH")}`;
       const run = async (readAhead: string) => {
         await Deno.writeTextFile(log, "");
+        await Deno.writeTextFile(cmdLog, "");
         const r = await drover(["playbooks/migrate.yml", "-i", inv, ...VARS, "--json"], {
-          env: { PATH, BENCH_SSH_LOG: log, DROVER_READ_AHEAD: readAhead },
+          env: {
+            PATH,
+            BENCH_SSH_LOG: log,
+            DROVER_COMMAND_LOG: cmdLog,
+            DROVER_READ_AHEAD: readAhead,
+          },
         });
         assert.equal(r.code, 0, r.stdout + r.stderr);
         return {
           results: results(r.stdout),
+          commands: commands(await Deno.readTextFile(cmdLog)),
           sessions: sessions(await Deno.readTextFile(log), address),
         };
       };
@@ -140,7 +162,7 @@ Deno.test({
         );
         assert.equal(d.code, 0, d.stderr);
       };
-      const runs: Record<string, { results: unknown[]; sessions: number }>[] = [];
+      const runs: Record<string, { results: unknown[]; commands: number; sessions: number }>[] = [];
       for (const readAhead of ["1", "0"]) {
         await labReset(H);
         const cold = await run(readAhead);
@@ -151,8 +173,13 @@ Deno.test({
       for (const k of ["cold", "drift"]) {
         assert.deepEqual(outline(carried[k].results), outline(alone[k].results), k);
         assert.ok(
-          carried[k].sessions < alone[k].sessions,
-          `${k}: ${carried[k].sessions} sessions with reads ahead, ${alone[k].sessions} without`,
+          carried[k].commands < alone[k].commands,
+          `${k}: ${carried[k].commands} commands with reads ahead, ${alone[k].commands} without`,
+        );
+        // Only the lock, the resident shell and commands with a time limit have sessions.
+        assert.ok(
+          carried[k].sessions < carried[k].commands,
+          `${k}: ${carried[k].sessions} sessions for ${carried[k].commands} commands`,
         );
       }
     }),

@@ -3,7 +3,10 @@
  * The SSH connection: the user's OpenSSH client (so ~/.ssh/config, the
  * agent, ProxyJump and known_hosts work as for `ssh`), one ControlMaster per
  * host for the whole run, BatchMode (never hangs on a prompt). Scripts go
- * over stdin to `sh` on the host; nothing secret is ever in argv.
+ * over stdin to `sh` on the host; nothing secret is ever in argv. Commands
+ * without a time limit of their own run in one long-lived shell per host
+ * ({@linkcode ResidentShell}) instead of a session each;
+ * `DROVER_SSH_RESIDENT=0` gives every command its own session.
  */
 import {
   type BecomeSecret,
@@ -14,6 +17,7 @@ import {
 } from "../core/connection.ts";
 import { BecomeWrapper, commandLine } from "./become.ts";
 import { exportLines } from "./quote.ts";
+import { RESIDENT_MAX_SCRIPT, RESIDENT_START, ResidentShell } from "./resident.ts";
 import { spawnWithStdin } from "./shell.ts";
 import { shlexSplit } from "../modules/command.ts";
 
@@ -51,6 +55,9 @@ export class SshConnection implements Connection {
   readonly #base: string[];
   #closed = false;
   #used = false;
+  #resident?: ResidentShell;
+  #residentOn = Deno.env.get("DROVER_SSH_RESIDENT") !== "0";
+  readonly #commandLog = Deno.env.get("DROVER_COMMAND_LOG");
 
   constructor(private readonly target: SshTarget, private readonly o: SshOptions) {
     this.host = target.host;
@@ -66,23 +73,58 @@ export class SshConnection implements Connection {
 
   async #run(cmd: readonly string[], stdin: string, timeoutMs?: number): Promise<ExecResult> {
     this.#used = true;
+    // A command with a time limit is killed with its session; a sudo password
+    // stays out of the shell's here-documents: those get a session of their own.
+    if (
+      this.#residentOn && timeoutMs === undefined && !cmd.includes("-S") &&
+      stdin.length <= RESIDENT_MAX_SCRIPT
+    ) {
+      this.#resident ??= new ResidentShell([
+        this.o.sshBinary ?? "ssh",
+        ...this.#base,
+        commandLine(["sh", "-c", RESIDENT_START]),
+      ]);
+      const resident = this.#resident;
+      if (resident.ready) {
+        const r = await resident.run(commandLine(cmd), stdin);
+        if (r) {
+          this.#log("resident");
+          return r;
+        }
+        // A shell that would not run here ran nothing: the command gets a session.
+        if (!resident.refused) {
+          throw this.#unreachable(resident.leftover, "the connection was lost while a command ran");
+        }
+      }
+    }
+    this.#log("session");
     const r = await spawnWithStdin(
       [this.o.sshBinary ?? "ssh", ...this.#base, commandLine(cmd)],
       stdin,
       { timeoutMs },
     );
     if (r.timedOut) return { rc: 124, stdout: r.stdout, stderr: r.stderr + "\n(timed out)" };
-    if (r.rc === 255 && isSshFailure(r.stderr)) {
-      throw new UnreachableError(
-        this.host,
-        `cannot reach ${this.host} over ssh (${
-          this.target.user ? `${this.target.user}@` : ""
-        }${this.target.address}${this.target.port ? `:${this.target.port}` : ""}): ${
-          lastLine(r.stderr)
-        }`,
-      );
-    }
+    if (r.rc === 255 && isSshFailure(r.stderr)) throw this.#unreachable(r.stderr);
     return r;
+  }
+
+  #unreachable(stderr: string, otherwise = "connection failed"): UnreachableError {
+    return new UnreachableError(
+      this.host,
+      `cannot reach ${this.host} over ssh (${
+        this.target.user ? `${this.target.user}@` : ""
+      }${this.target.address}${this.target.port ? `:${this.target.port}` : ""}): ${
+        stderr.trim() ? lastLine(stderr) : otherwise
+      }`,
+    );
+  }
+
+  /** `DROVER_COMMAND_LOG`: one line per command (the bench counts round trips with it). */
+  #log(via: "resident" | "session"): void {
+    if (!this.#commandLog) return;
+    Deno.writeTextFileSync(this.#commandLog, `${Date.now() / 1000} ${this.host} ${via}\n`, {
+      append: true,
+    });
   }
 
   async exec(script: string, options: ExecOptions = {}): Promise<ExecResult> {
@@ -97,7 +139,15 @@ export class SshConnection implements Connection {
     this.#become.prime(probeOutput);
   }
 
+  async endCommands(): Promise<void> {
+    this.#residentOn = false;
+    const resident = this.#resident;
+    this.#resident = undefined;
+    await resident?.close();
+  }
+
   async close(): Promise<void> {
+    await this.endCommands();
     if (this.#closed || !this.#used || (this.o.persistS ?? 0) > 0) return;
     this.#closed = true;
     await new Deno.Command(this.o.sshBinary ?? "ssh", {

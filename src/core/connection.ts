@@ -65,6 +65,12 @@ export interface Connection {
    * needs no probe round trip of its own.
    */
   primeBecome?(probeOutput: string): void;
+  /**
+   * No more commands: end what runs them on the host (SSH's long-lived
+   * shell), keeping the connection itself. Safe to call twice; `close` does
+   * it too.
+   */
+  endCommands?(): Promise<void>;
   /** Close any persistent resources (SSH masters). Safe to call twice. */
   close(): Promise<void>;
 }

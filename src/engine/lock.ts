@@ -193,8 +193,14 @@ class LockedConnection implements Connection {
   }
 
   async close(): Promise<void> {
+    // The holder waits for the run's commands still on the host: end them first.
+    await this.inner.endCommands?.();
     await this.#release();
     await this.inner.close();
+  }
+
+  endCommands(): Promise<void> {
+    return this.inner.endCommands?.() ?? Promise.resolve();
   }
 
   async #acquire(): Promise<void> {
