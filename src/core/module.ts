@@ -130,18 +130,7 @@ export interface ReadRequest {
    * change has thrown reads away, it waits for its own task.
    */
   readonly costly?: boolean;
-  /**
-   * A cheaper script to run instead when the read is fetched ahead of its
-   * task. It prints what `script` would, or exits with
-   * {@linkcode READ_AT_TASK} when only `script` can answer (its output is then
-   * dropped and `script` runs at the task). A read with this variant is
-   * fetched ahead as a cheap one, whatever `costly` says.
-   */
-  readonly ahead?: string;
 }
-
-/** Exit code of a {@linkcode ReadRequest.ahead} script that cannot answer ahead of its task. */
-export const READ_AT_TASK = 97;
 
 /** Result of {@linkcode ModuleContext.sh}. */
 export interface ShResult {

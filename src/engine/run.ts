@@ -15,7 +15,6 @@ import {
   type ModuleContext,
   ModuleFailure,
   type ModuleResult,
-  READ_AT_TASK,
   type ReadRequest,
 } from "../core/module.ts";
 import type { Block, Include, Item, Play, Task } from "../core/types.ts";
@@ -1133,10 +1132,7 @@ export class Engine {
     const timeoutMs = want.every((r) => r.timeoutMs)
       ? want.reduce((a, r) => a + r.timeoutMs!, 0)
       : undefined;
-    const out = await exec(
-      batchScript(want.map((r) => r.ahead ?? r.script), nonce),
-      timeoutMs,
-    );
+    const out = await exec(batchScript(want.map((r) => r.script), nonce), timeoutMs);
     const results = parseBatch(out.stdout, want.length, nonce);
     this.#keepReads(h, group, want, results, 1);
     if (results[0]) return results[0];
@@ -1168,10 +1164,7 @@ export class Engine {
   ): void {
     want.forEach((r, i) => {
       const res = results[i];
-      const ahead = i >= from;
-      // A variant that could not answer ahead: its task runs the read itself.
-      if (ahead && r.ahead && res?.rc === READ_AT_TASK) return;
-      if (res) h.reads.set(ReadCache.key(group, r.script), res, ahead);
+      if (res) h.reads.set(ReadCache.key(group, r.script), res, i >= from);
     });
   }
 
@@ -1201,7 +1194,7 @@ export class Engine {
     const body = script.endsWith("\n") ? script : script + "\n";
     const out = await raw.exec(
       `(\n${body})\ndrover_ar=$?\nprintf '\\n@@${nonce}:applied\\n'\n(\n${
-        batchScript(want.map((r) => r.ahead ?? r.script), nonce)
+        batchScript(want.map((r) => r.script), nonce)
       }) 2>/dev/null\nexit "$drover_ar"\n`,
       { ...o, shown: `${body}# then ${want.length} read(s) of the tasks ahead\n` },
     );
@@ -1300,11 +1293,12 @@ export class Engine {
             model: h.model,
             readOnly: declaredReadOnly(t, inh),
           });
-          // A costly read is fetched ahead only while nothing has thrown reads away
-          // (or as its cheap variant); its own task's read runs as it is.
+          // A costly read is fetched ahead only while nothing has thrown reads away;
+          // its own task's read runs as it is.
           for (const r of reads) {
-            if (i === h.cursor && !afterApply) out.push({ ...r, ahead: undefined });
-            else if (r.ahead || !r.costly || h.reads.window === Infinity) out.push(r);
+            if ((i === h.cursor && !afterApply) || !r.costly || h.reads.window === Infinity) {
+              out.push(r);
+            }
           }
         }
       } catch {

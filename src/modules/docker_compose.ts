@@ -6,8 +6,12 @@
  * `podman-compose`). One round trip reads the project's containers and
  * volumes; a pure planner decides; one more applies and reads the result.
  * The result lists the containers before and after, with their published
- * ports, so a play can say what held which port. Also home of the small
- * Docker/Podman helpers `docker_image` and `docker_volume` share.
+ * ports, so a play can say what held which port. Stopping or removing
+ * (volumes kept) takes the project's name from the labels Compose put on
+ * its containers (the directory and files they came from), without
+ * `compose config`: `services` is then not reported, and a Compose file that
+ * no longer parses makes `down` fail with Compose's own message. Also home
+ * of the small Docker/Podman helpers `docker_image` and `docker_volume` share.
  *
  * @example
  * ```yaml
@@ -29,7 +33,6 @@ import {
   type Diff,
   type HostModel,
   ModuleFailure,
-  READ_AT_TASK,
   readHost,
 } from "../core/module.ts";
 import { bool, int, list, str } from "../core/args.ts";
@@ -48,6 +51,8 @@ import {
 /** The label Compose (v1, v2 and podman-compose) puts on what it creates. */
 export const PROJECT_LABEL = "com.docker.compose.project";
 const SERVICE_LABEL = "com.docker.compose.service";
+const WORKING_DIR_LABEL = "com.docker.compose.project.working_dir";
+const CONFIG_FILES_LABEL = "com.docker.compose.project.config_files";
 
 /** Compose CLIs in the order drover prefers them. */
 export const COMPOSE_COMMANDS = ["docker compose", "docker-compose", "podman-compose"] as const;
@@ -291,6 +296,57 @@ export function parseApiPs(text: string): ContainerInfo[] {
 /** Host ports published by these containers, sorted, without duplicates. Pure. */
 export function publishedPorts(cs: readonly ContainerInfo[]): number[] {
   return [...new Set(cs.flatMap((c) => c.ports.map((p) => p.host_port)))].sort((a, b) => a - b);
+}
+
+/** Each listed container's labels, from the Engine API's JSON or the CLI's `ps` lines. Pure. */
+export function psLabels(text: string, api: boolean): Record<string, string>[] {
+  if (api) return apiContainers(text).map((r) => (r.Labels ?? {}) as Record<string, string>);
+  const t = text.trim();
+  if (!t) return [];
+  const rows: Record<string, unknown>[] = t.startsWith("[")
+    ? JSON.parse(t)
+    : t.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l));
+  return rows.map((r) => parseLabels(r.Labels as string | Record<string, string> | null));
+}
+
+/**
+ * The project of the containers Compose made from this directory and these
+ * files, read from the labels it put on them: the working directory as given
+ * or physical (`dirs`), every file among the config files as given (v1) or
+ * as an absolute path (v2). Undefined when no container matches or matches
+ * disagree. Pure.
+ */
+export function projectFromLabels(
+  labels: readonly Record<string, string>[],
+  dirs: readonly string[],
+  files: readonly string[],
+): string | undefined {
+  const found = new Set<string>();
+  for (const l of labels) {
+    const project = l[PROJECT_LABEL];
+    const dir = l[WORKING_DIR_LABEL];
+    if (!project || !dir || !dirs.includes(dir) || !files.length) continue;
+    const config = (l[CONFIG_FILES_LABEL] ?? "").split(",");
+    const listed = (f: string) =>
+      config.some((c) => c === f || (!f.startsWith("/") && c === `${dir}/${f}`));
+    if (files.every(listed)) found.add(project);
+  }
+  return found.size === 1 ? [...found][0] : undefined;
+}
+
+/**
+ * The project named by the labels of the containers a gather listed (see
+ * {@linkcode projectFromLabels}): made from the directory it went to and the
+ * files it found. Pure.
+ */
+function labelled(a: ComposeArgs, s: Map<string, string>): string | undefined {
+  const ps = captured(s, "ps");
+  if (!ps || ps.rc !== 0 || !ps.out.trim()) return undefined;
+  const dirs = (s.get("pwd") ?? "").split("\n").filter(Boolean);
+  const found = (s.get("files") ?? "").split("\n").filter((l) => l.startsWith("ok "))
+    .map((l) => l.slice(3));
+  const files = a.files?.length ? a.files : found.slice(0, 1);
+  return projectFromLabels(psLabels(ps.out, s.get("ps_src")?.trim() === "api"), dirs, files);
 }
 
 /** A volume as `docker volume ls` lists it. */
@@ -583,28 +639,28 @@ function listLines(): string {
 }
 
 /**
- * Stopping or removing (volumes kept) needs the project's name, i.e.
- * `compose config`, only while Compose containers exist. Pure.
+ * Stopping or removing (volumes kept) acts on the project's containers only:
+ * their labels name the project, so `compose config` runs only when no
+ * container made from this directory and file says which project it is. Pure.
  */
-function configOnlyWithContainers(a: ComposeArgs): boolean {
+function labelsSuffice(a: ComposeArgs): boolean {
   return (a.state === "absent" || a.state === "stopped") && !a.remove_volumes;
 }
 
 /**
  * The gather script of `docker_compose`. The project's containers are listed
  * first: `ps` also tells whether the daemon answers (no separate `version`
- * probe), and when stopping or removing (volumes kept) with no Compose
- * container on the host there is nothing to do, so the project's name is not
- * needed and `compose config` (the costliest read of a converged migrate) is
- * skipped. `ahead`: the variant fetched ahead of the task, which exits with
- * {@linkcode READ_AT_TASK} where it would run `compose config` (half a second
- * with Python Compose, and a change before the task would waste it).
+ * probe). Stopping or removing (volumes kept) needs no `compose config` (the
+ * costliest read: a third of a second with Python Compose) while there is no
+ * Compose container, or while the containers' labels name the project
+ * (`config: "if-unnamed"`: the caller runs the script again with `"always"`
+ * when they do not).
  */
 export function composeGatherScript(
   a: ComposeArgs,
   cmd: ComposeCommand | undefined,
   engine: "docker" | "podman" | undefined,
-  ahead = false,
+  config: "always" | "if-unnamed" = labelsSuffice(a) ? "if-unnamed" : "always",
 ): string {
   const files = a.files?.length ? a.files : undefined;
   let s = enginePrelude(engine, a.docker_host) + composeFn(cmd);
@@ -621,20 +677,21 @@ sec ps_rc; echo "$r"; sec ps_err; printf '%s\\n' "$e"; sec ps_src; echo "$drover
 capa vols ${shq(VOLUMES_API)} "$D" volume ls --filter label=${PROJECT_LABEL} --format "$J"; fi
 `;
   if (a.project_src !== undefined) {
-    const cheap = configOnlyWithContainers(a);
     s += `sec dir; if cd -- ${shq(a.project_src)} 2>/dev/null; then echo yes\n`;
+    s += `sec pwd; pwd; pwd -P\n`;
     s += `sec files; for f in ${
       (files ?? DEFAULT_FILES).map(shq).join(" ")
     }; do if [ -f "$f" ]; then echo "ok $f"; else echo "missing $f"; fi; done\n`;
-    const config = ahead ? `exit ${READ_AT_TASK}` : `cap config compose ${
-      [
-        ...(files ?? []).flatMap((f) => ["-f", f]),
-        ...(a.project_name ? ["-p", a.project_name] : []),
-      ]
-        .map(shq).join(" ")
-    } config`;
-    const when = cheap ? ` && { [ -z "$D" ] || [ -n "$drover_po" ]; }` : "";
-    s += `if [ -n "$C" ]${when}; then ${config}; fi\nfi\n`;
+    if (config === "always") {
+      s += `if [ -n "$C" ]; then cap config compose ${
+        [
+          ...(files ?? []).flatMap((f) => ["-f", f]),
+          ...(a.project_name ? ["-p", a.project_name] : []),
+        ]
+          .map(shq).join(" ")
+      } config; fi\n`;
+    }
+    s += "fi\n";
   }
   return s;
 }
@@ -662,17 +719,20 @@ export const dockerCompose = defineModule({
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, rc.facts);
     const args = a as ComposeArgs;
     const script = composeGatherScript(args, cmd, engine);
-    // Ahead of its task, such a read answers without `compose config` or not at all.
-    return [
-      configOnlyWithContainers(args)
-        ? { script, ahead: composeGatherScript(args, cmd, engine, true) }
-        : { script, costly: true },
-    ];
+    return [labelsSuffice(args) ? { script } : { script, costly: true }];
   },
   async run(ctx, a) {
     const cmd = pickComposeCommand(a.compose_command, ctx.facts.compose_commands);
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, ctx.facts);
-    const r = await readHost(ctx, composeGatherScript(a, cmd, engine));
+    let r = await readHost(ctx, composeGatherScript(a, cmd, engine));
+    if (labelsSuffice(a) && a.project_name === undefined) {
+      // Compose containers, none of them named by this directory and file: only
+      // `compose config` knows the project's name.
+      const g = sections(r.stdout);
+      if (g.get("dir")?.trim() === "yes" && captured(g, "ps")?.out.trim() && !labelled(a, g)) {
+        r = await readHost(ctx, composeGatherScript(a, cmd, engine, "always"));
+      }
+    }
     const s = sections(r.stdout);
     const eng = engineStatus(s, "ps");
     const command = (s.get("compose") ?? "").trim() as ComposeCommand | "";
@@ -703,7 +763,7 @@ export const dockerCompose = defineModule({
       throw new ModuleFailure(`${command} config failed: ${config.err}`);
     }
     const parsed = config && config.rc === 0 ? parseComposeConfig(config.out) : undefined;
-    const project = a.project_name ?? parsed?.name ?? normalizeProjectName(
+    const project = a.project_name ?? parsed?.name ?? labelled(a, s) ?? normalizeProjectName(
       (a.project_src ?? "").replace(/\/+$/, "").split("/").pop() ?? "",
     );
     const base = {
@@ -731,7 +791,10 @@ export const dockerCompose = defineModule({
     const plan = planCompose(a, {
       project,
       command: command || undefined,
-      services: fileProblem ? undefined : parsed?.services,
+      // Stopping or removing by the containers' labels needs no service list.
+      services: fileProblem
+        ? undefined
+        : parsed?.services ?? (labelsSuffice(a) && !config ? [] : undefined),
       containers,
       volumes,
     });

@@ -16,6 +16,8 @@ import {
   parseVolumes,
   pickComposeCommand,
   planCompose,
+  projectFromLabels,
+  psLabels,
   publishedPorts,
   sections,
 } from "./docker_compose.ts";
@@ -87,6 +89,62 @@ Deno.test("parsePs reads docker's JSON lines: names, state, compose labels, publ
     { host_ip: "::", host_port: 16686, container_port: 16686, protocol: "tcp" },
   ]);
   assert.deepEqual(publishedPorts(cs), [16686]);
+});
+
+Deno.test("projectFromLabels: the project Compose made from this directory and file", () => {
+  const c = (project: string, dir: string, files: string) => ({
+    "com.docker.compose.project": project,
+    "com.docker.compose.project.working_dir": dir,
+    "com.docker.compose.project.config_files": files,
+  });
+  const dirs = ["/home/dev/TTA.dev", "/srv/tta"]; // as given, physical
+  const file = ["docker-compose.integration.yml"];
+  // Compose v1 writes the file as given, v2 as an absolute path; either directory.
+  assert.equal(
+    projectFromLabels([c("ttadev", "/home/dev/TTA.dev", file[0])], dirs, file),
+    "ttadev",
+  );
+  assert.equal(
+    projectFromLabels(
+      [c("named", "/srv/tta", "/srv/tta/docker-compose.integration.yml")],
+      dirs,
+      file,
+    ),
+    "named",
+  );
+  // Several files: each of ours must be among them.
+  assert.equal(
+    projectFromLabels([c("p", "/srv/tta", "/srv/tta/a.yml,/srv/tta/b.yml")], dirs, ["b.yml"]),
+    "p",
+  );
+  // Another file in the same directory, the same file elsewhere, no labels: no name.
+  assert.equal(projectFromLabels([c("other", "/srv/tta", "other.yml")], dirs, file), undefined);
+  assert.equal(projectFromLabels([c("x", "/elsewhere", file[0])], dirs, file), undefined);
+  assert.equal(projectFromLabels([{}], dirs, file), undefined);
+  assert.equal(projectFromLabels([c("p", "/srv/tta", file[0])], dirs, []), undefined);
+  // Containers that disagree name nothing; those that agree name their project.
+  assert.equal(
+    projectFromLabels([c("a", "/srv/tta", file[0]), c("b", "/srv/tta", file[0])], dirs, file),
+    undefined,
+  );
+  assert.equal(
+    projectFromLabels(
+      [c("a", "/srv/tta", file[0]), c("a", "/home/dev/TTA.dev", file[0])],
+      dirs,
+      file,
+    ),
+    "a",
+  );
+});
+
+Deno.test("psLabels reads the labels of the API's list and of docker ps's JSON lines", () => {
+  const api = JSON.stringify([{ Id: "1", Labels: { a: "1", "b.c": "x,y" } }, { Id: "2" }]);
+  assert.deepEqual(psLabels(api, true), [{ a: "1", "b.c": "x,y" }, {}]);
+  assert.deepEqual(psLabels(PS, false).map((l) => l["com.docker.compose.project"]), [
+    "myproj1",
+    "myproj1",
+  ]);
+  assert.deepEqual(psLabels("", false), []);
 });
 
 Deno.test("parsePs reads podman's JSON array", () => {
@@ -501,4 +559,60 @@ Deno.test("docker_compose: the same task result whether the gather read the Engi
     (results[0].data as { containers_before: ContainerInfo[] }).containers_before.length,
     5,
   );
+});
+
+Deno.test("docker_compose absent: the containers' labels name the project, compose config runs only when they do not", async () => {
+  const facts = {
+    docker: { present: true, version: "20.10.24", server: true },
+    podman: { present: false, version: null },
+    compose_commands: ["docker-compose"],
+  } as Partial<Facts>;
+  const gather = (api: boolean, pwd: string) => {
+    const src = (n: string) => api ? `@@${n}_src\napi\n` : "";
+    const ps = fixture(api ? "containers_api.json" : "containers_cli.jsonl");
+    const vols = fixture(api ? "volumes_api.json" : "volumes_cli.jsonl");
+    return `\n@@engine\ndocker\n@@compose\ndocker-compose\n@@ps\n${ps}\n@@ps_rc\n0\n@@ps_err\n\n${
+      src("ps")
+    }@@vols\n${vols}\n@@vols_rc\n0\n@@vols_err\n\n${src("vols")}@@dir\nyes\n@@pwd\n${pwd}\n` +
+      `@@files\nok docker-compose.integration.yml\n`;
+  };
+  const config = `@@config\nservices:\n  jaeger:\n    image: x\n@@config_rc\n0\n@@config_err\n\n`;
+  const run = async (api: boolean, pwd: string, src: string) => {
+    const { ctx, scripts } = fakeContext(true, new HostModel(), (s) => ({
+      rc: 0,
+      stdout: gather(api, pwd) + (/ config; fi/.test(s) ? config : ""),
+      stderr: "",
+    }), facts);
+    const r = await dockerCompose.run(
+      ctx,
+      composeArgs.parse({
+        project_src: src,
+        files: ["docker-compose.integration.yml"],
+        state: "absent",
+      }),
+    );
+    return { r, scripts };
+  };
+  const byLabel = [];
+  for (const api of [true, false]) {
+    // As given or physical: the directory the containers were made from.
+    for (
+      const pwd of ["/home/dev/TTA.dev\n/home/dev/TTA.dev", "/home/dev/link\n/home/dev/TTA.dev"]
+    ) {
+      const { r, scripts } = await run(api, pwd, "/home/dev/TTA.dev");
+      assert.equal(scripts.length, 1, "one read");
+      assert.doesNotMatch(scripts[0], / config; fi/);
+      assert.equal(r.data?.project_name, "ttadev");
+      assert.match(r.msg ?? "", /^would have removed project ttadev: /);
+      byLabel.push(r);
+    }
+  }
+  assert.deepEqual(byLabel[0], byLabel[2]);
+  assert.equal((byLabel[0].data as { containers_before: unknown[] }).containers_before.length, 5);
+  // Compose containers, none made from here: `compose config` names the project.
+  const { r, scripts } = await run(true, "/srv/copy\n/srv/copy", "/srv/copy");
+  assert.equal(scripts.length, 2);
+  assert.match(scripts[1], / config; fi/);
+  assert.equal(r.data?.project_name, "copy");
+  assert.equal(r.changed, false);
 });
