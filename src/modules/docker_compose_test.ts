@@ -508,21 +508,34 @@ Deno.test("parseApiVolumes: the API's volumes in docker volume ls's (natural) or
 });
 
 /** A docker_compose gather's output as the host prints it, from the API or from the CLI. */
-function gatherOutput(api: boolean, ps: string, vols: string): string {
+/** Facts of a lab host: dockerd and Python docker-compose. */
+const DOCKER_FACTS = {
+  docker: { present: true, version: "20.10.24", server: true },
+  podman: { present: false, version: null },
+  compose_commands: ["docker-compose"],
+} as Partial<Facts>;
+
+/** A gather's output for these listings; `pwd` and `config` sections only when given. */
+function gatherOutput(
+  api: boolean,
+  ps: string,
+  vols: string,
+  o: { pwd?: string; config?: boolean } = { config: true },
+): string {
   const src = (n: string) => api ? `@@${n}_src\napi\n` : "";
   return `\n@@engine\ndocker\n@@compose\ndocker-compose\n@@ps\n${ps}\n@@ps_rc\n0\n@@ps_err\n\n${
     src("ps")
   }@@vols\n${vols}\n@@vols_rc\n0\n@@vols_err\n\n${src("vols")}@@dir\nyes\n` +
-    `@@files\nok docker-compose.integration.yml\n@@config\nservices:\n  jaeger:\n    image: x\n` +
-    `@@config_rc\n0\n@@config_err\n\n`;
+    (o.pwd === undefined ? "" : `@@pwd\n${o.pwd}\n`) +
+    `@@files\nok docker-compose.integration.yml\n` +
+    (o.config ? CONFIG_OUTPUT : "");
 }
 
+const CONFIG_OUTPUT =
+  `@@config\nservices:\n  jaeger:\n    image: x\n@@config_rc\n0\n@@config_err\n\n`;
+
 Deno.test("docker_compose: the same task result whether the gather read the Engine API or the CLI", async () => {
-  const facts = {
-    docker: { present: true, version: "20.10.24", server: true },
-    podman: { present: false, version: null },
-    compose_commands: ["docker-compose"],
-  } as Partial<Facts>;
+  const facts = DOCKER_FACTS;
   const results = [];
   for (const api of [true, false]) {
     const out = api
@@ -562,27 +575,16 @@ Deno.test("docker_compose: the same task result whether the gather read the Engi
 });
 
 Deno.test("docker_compose absent: the containers' labels name the project, compose config runs only when they do not", async () => {
-  const facts = {
-    docker: { present: true, version: "20.10.24", server: true },
-    podman: { present: false, version: null },
-    compose_commands: ["docker-compose"],
-  } as Partial<Facts>;
-  const gather = (api: boolean, pwd: string) => {
-    const src = (n: string) => api ? `@@${n}_src\napi\n` : "";
-    const ps = fixture(api ? "containers_api.json" : "containers_cli.jsonl");
-    const vols = fixture(api ? "volumes_api.json" : "volumes_cli.jsonl");
-    return `\n@@engine\ndocker\n@@compose\ndocker-compose\n@@ps\n${ps}\n@@ps_rc\n0\n@@ps_err\n\n${
-      src("ps")
-    }@@vols\n${vols}\n@@vols_rc\n0\n@@vols_err\n\n${src("vols")}@@dir\nyes\n@@pwd\n${pwd}\n` +
-      `@@files\nok docker-compose.integration.yml\n`;
-  };
-  const config = `@@config\nservices:\n  jaeger:\n    image: x\n@@config_rc\n0\n@@config_err\n\n`;
+  const gather = (api: boolean, pwd: string) =>
+    api
+      ? gatherOutput(true, fixture("containers_api.json"), fixture("volumes_api.json"), { pwd })
+      : gatherOutput(false, fixture("containers_cli.jsonl"), fixture("volumes_cli.jsonl"), { pwd });
   const run = async (api: boolean, pwd: string, src: string) => {
     const { ctx, scripts } = fakeContext(true, new HostModel(), (s) => ({
       rc: 0,
-      stdout: gather(api, pwd) + (/ config; fi/.test(s) ? config : ""),
+      stdout: gather(api, pwd) + (/ config; fi/.test(s) ? CONFIG_OUTPUT : ""),
       stderr: "",
-    }), facts);
+    }), DOCKER_FACTS);
     const r = await dockerCompose.run(
       ctx,
       composeArgs.parse({
