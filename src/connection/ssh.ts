@@ -77,7 +77,7 @@ export class SshConnection implements Connection {
     // stays out of the shell's here-documents: those get a session of their own.
     if (
       this.#residentOn && timeoutMs === undefined && !cmd.includes("-S") &&
-      stdin.length <= RESIDENT_MAX_SCRIPT
+      new TextEncoder().encode(stdin).length <= RESIDENT_MAX_SCRIPT
     ) {
       this.#resident ??= new ResidentShell([
         this.o.sshBinary ?? "ssh",

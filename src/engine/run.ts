@@ -995,12 +995,7 @@ export class Engine {
           ],
           secret: (v) => this.redactor.add(v),
           sh: (script, o) =>
-            conn.exec(script, {
-              become,
-              env: envVars,
-              timeoutMs: o?.timeoutMs,
-              ...(o?.more ? { more: true } : {}),
-            }),
+            conn.exec(script, { become, env: envVars, timeoutMs: o?.timeoutMs, more: o?.more }),
           read: (script, o) => this.#read(h, raw, become, envVars, script, o),
           peek: (script) => h.reads.get(ReadCache.key(readGroup(become, envVars), script)),
           readOnly: declaredReadOnly(t, inh),

@@ -791,10 +791,10 @@ export const dockerCompose = defineModule({
     const plan = planCompose(a, {
       project,
       command: command || undefined,
-      // Stopping or removing by the containers' labels needs no service list.
-      services: fileProblem
-        ? undefined
-        : parsed?.services ?? (labelsSuffice(a) && !config ? [] : undefined),
+      // Stopping or removing with the Compose file, the project named by the
+      // containers' labels, needs no service list.
+      services: fileProblem ? undefined : parsed?.services ??
+        (a.project_src !== undefined && labelsSuffice(a) && !config ? [] : undefined),
       containers,
       volumes,
     });

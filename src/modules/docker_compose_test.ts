@@ -617,4 +617,21 @@ Deno.test("docker_compose absent: the containers' labels name the project, compo
   assert.match(scripts[1], / config; fi/);
   assert.equal(r.data?.project_name, "copy");
   assert.equal(r.changed, false);
+  // No Compose file at all (project_name only): removed by label, as before.
+  const out = gatherOutput(true, fixture("containers_api.json"), fixture("volumes_api.json"))
+    .replace(/@@dir[\s\S]*$/, "");
+  const noFile = fakeContext(
+    true,
+    new HostModel(),
+    () => ({ rc: 0, stdout: out, stderr: "" }),
+    DOCKER_FACTS,
+  );
+  const byName = await dockerCompose.run(
+    noFile.ctx,
+    composeArgs.parse({ project_name: "ttadev", state: "absent" }),
+  );
+  assert.match(
+    byName.msg ?? "",
+    /^would have removed \(by label, without a Compose file\) project ttadev/,
+  );
 });
