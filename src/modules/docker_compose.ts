@@ -238,12 +238,7 @@ interface PodmanPort {
  * `podman ps --format json` (an array). Pure.
  */
 export function parsePs(text: string): ContainerInfo[] {
-  const t = text.trim();
-  if (!t) return [];
-  const rows: Record<string, unknown>[] = t.startsWith("[")
-    ? JSON.parse(t)
-    : t.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l));
-  return rows.map((r) => {
+  return psRows(text).map((r) => {
     const labels = parseLabels(r.Labels as string | Record<string, string> | null);
     const names = r.Names;
     let ports: PortBinding[] = [];
@@ -298,15 +293,19 @@ export function publishedPorts(cs: readonly ContainerInfo[]): number[] {
   return [...new Set(cs.flatMap((c) => c.ports.map((p) => p.host_port)))].sort((a, b) => a - b);
 }
 
+/** The rows of `docker ps --format '{{json .}}'` (JSON lines) or `podman ps --format json`. Pure. */
+function psRows(text: string): Record<string, unknown>[] {
+  const t = text.trim();
+  if (!t) return [];
+  return t.startsWith("[")
+    ? JSON.parse(t)
+    : t.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l));
+}
+
 /** Each listed container's labels, from the Engine API's JSON or the CLI's `ps` lines. Pure. */
 export function psLabels(text: string, api: boolean): Record<string, string>[] {
   if (api) return apiContainers(text).map((r) => (r.Labels ?? {}) as Record<string, string>);
-  const t = text.trim();
-  if (!t) return [];
-  const rows: Record<string, unknown>[] = t.startsWith("[")
-    ? JSON.parse(t)
-    : t.split("\n").filter((l) => l.trim().startsWith("{")).map((l) => JSON.parse(l));
-  return rows.map((r) => parseLabels(r.Labels as string | Record<string, string> | null));
+  return psRows(text).map((r) => parseLabels(r.Labels as string | Record<string, string> | null));
 }
 
 /**
@@ -724,16 +723,16 @@ export const dockerCompose = defineModule({
   async run(ctx, a) {
     const cmd = pickComposeCommand(a.compose_command, ctx.facts.compose_commands);
     const engine = cmd === "podman-compose" ? "podman" : engineFor(undefined, ctx.facts);
-    let r = await readHost(ctx, composeGatherScript(a, cmd, engine));
-    if (labelsSuffice(a) && a.project_name === undefined) {
+    let s = sections((await readHost(ctx, composeGatherScript(a, cmd, engine))).stdout);
+    const named = labelled(a, s);
+    if (
+      labelsSuffice(a) && a.project_name === undefined && !named &&
+      s.get("dir")?.trim() === "yes" && captured(s, "ps")?.out.trim()
+    ) {
       // Compose containers, none of them named by this directory and file: only
       // `compose config` knows the project's name.
-      const g = sections(r.stdout);
-      if (g.get("dir")?.trim() === "yes" && captured(g, "ps")?.out.trim() && !labelled(a, g)) {
-        r = await readHost(ctx, composeGatherScript(a, cmd, engine, "always"));
-      }
+      s = sections((await readHost(ctx, composeGatherScript(a, cmd, engine, "always"))).stdout);
     }
-    const s = sections(r.stdout);
     const eng = engineStatus(s, "ps");
     const command = (s.get("compose") ?? "").trim() as ComposeCommand | "";
     const srcDesc = a.project_src ?? "";
@@ -763,7 +762,7 @@ export const dockerCompose = defineModule({
       throw new ModuleFailure(`${command} config failed: ${config.err}`);
     }
     const parsed = config && config.rc === 0 ? parseComposeConfig(config.out) : undefined;
-    const project = a.project_name ?? parsed?.name ?? labelled(a, s) ?? normalizeProjectName(
+    const project = a.project_name ?? parsed?.name ?? named ?? normalizeProjectName(
       (a.project_src ?? "").replace(/\/+$/, "").split("/").pop() ?? "",
     );
     const base = {
