@@ -112,3 +112,56 @@ Deno.test("a task's command that another of its commands follows carries no read
     assert.equal(msg, "kept\n");
   });
 });
+
+Deno.test("reads ahead wait for a missing record: not run when the record is about to be made, all run in one round trip once it exists, all run in check mode", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/f`, "kept\n");
+    const stats = ["f", "rec/manifest.json", "g", "h", "i"].map((p, i) =>
+      `    - name: Stat ${i}
+      stat:
+        path: ${dir}/${p}
+`
+    ).join("");
+    await Deno.writeTextFile(
+      `${dir}/play.yml`,
+      `- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Stat before
+      stat:
+        path: ${dir}/f
+    - name: Record
+      drover_record:
+        dir: ${dir}/rec
+        paths: [${dir}/f]
+${stats}`,
+    );
+    const run = async (...extra: string[]) => {
+      const r = await drover([`${dir}/play.yml`, "--json", "-vv", ...extra]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const events = r.stdout.split("\n").filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l));
+      return {
+        commands: events.filter((e) => e.type === "command").map((e) => String(e.script)),
+        changed: events.filter((e) => e.type === "host_result" && e.changed).map((e) => e.task),
+      };
+    };
+    // The first batch: "Stat before", then the record's read, then the five stats behind a gate.
+    const gate = /^if \[ -s "\$drover_d\/\d+\.o" \]; then$/m;
+    const check = await run("--check");
+    assert.deepEqual(check.changed, ["Record"]);
+    assert.doesNotMatch(check.commands[0], gate, "check mode changes nothing: no gate");
+    assert.equal(check.commands.length, 1, check.commands.join("\n----\n"));
+    const cold = await run();
+    assert.deepEqual(cold.changed, ["Record"]);
+    assert.match(cold.commands[0], gate, cold.commands[0]);
+    // Behind the gate: the reads of the five stats after the record (none of those before it).
+    const behind = cold.commands[0].split(gate)[1].split(/^fi$/m)[0];
+    assert.ok((behind.match(/^sh -s /gm)?.length ?? 0) >= 5, behind);
+    const converged = await run();
+    assert.deepEqual(converged.changed, []);
+    // The gate's read printed the record: every read ran in the first round trip.
+    assert.equal(converged.commands.length, 1, converged.commands.join("\n----\n"));
+  });
+});

@@ -130,6 +130,12 @@ export interface ReadRequest {
    * change has thrown reads away, it waits for its own task.
    */
   readonly costly?: boolean;
+  /**
+   * Its task will change the host when this read prints nothing (a record
+   * not made yet). The reads of later tasks fetched in the same round trip
+   * then do not run: that change would throw their results away.
+   */
+  readonly changesWhenEmpty?: boolean;
 }
 
 /** Result of {@linkcode ModuleContext.sh}. */

@@ -21,31 +21,60 @@ export const MAX_BATCHED_SCRIPT = 256 * 1024;
  * markers carrying `nonce`, by one `cat`: besides the reads themselves the
  * batch starts three processes (mktemp, cat, rm), because on a host every
  * process costs a few milliseconds of CPU. If the batch is killed, nothing
- * is printed. Pure.
+ * is printed.
+ *
+ * `gate`: the index of a read whose empty output means its task will change
+ * the host (a missing record). The reads after it start only once it has
+ * printed something; when it printed nothing they do not run and are missing
+ * from the output, since the change would throw their results away. Pure.
  */
-export function batchScript(reads: readonly string[], nonce: string): string {
+export function batchScript(reads: readonly string[], nonce: string, gate?: number): string {
+  const gated = gate !== undefined && gate >= 0 && gate < reads.length - 1;
   let out = `drover_d=$(mktemp -d /dev/shm/drover-rd.XXXXXX 2>/dev/null || mktemp -d) || exit 1
 trap 'rm -rf "$drover_d"' EXIT
 trap 'exit 1' HUP INT TERM
 `;
-  reads.forEach((r, i) => {
-    const body = r.endsWith("\n") ? r : r + "\n";
-    const tag = heredocTag(body);
-    out += `sh -s >"$drover_d/${i}.o" 2>"$drover_d/${i}.e" <<'${tag}' &
+  const files = (from: number, to: number) =>
+    reads.slice(from, to).flatMap((_r, j) =>
+      ["h", "o", "m", "e", "z"].map((x) => `"$drover_d/${from + j}.${x}"`)
+    ).join(" ");
+  const start = (from: number, to: number) =>
+    reads.slice(from, to).map((r, j) => {
+      const i = from + j;
+      const body = r.endsWith("\n") ? r : r + "\n";
+      const tag = heredocTag(body);
+      return `sh -s >"$drover_d/${i}.o" 2>"$drover_d/${i}.e" <<'${tag}' &
 ${body}${tag}
 drover_p${i}=$!
 `;
-  });
-  const files: string[] = [];
-  reads.forEach((_r, i) => {
-    out +=
-      `wait "$drover_p${i}"; drover_r=$?; printf '\\n@@${nonce}:${i}:out\\n' >"$drover_d/${i}.h"; \
+    }).join("");
+  // The exit code of a read the gate already waited for is kept: a second wait may not know it.
+  const collect = (from: number, to: number) =>
+    reads.slice(from, to).map((_r, j) => {
+      const i = from + j;
+      const wait = gated && i === gate
+        ? "drover_r=$drover_rg"
+        : `wait "$drover_p${i}"; drover_r=$?`;
+      return `${wait}; printf '\\n@@${nonce}:${i}:out\\n' >"$drover_d/${i}.h"; \
 printf '\\n@@${nonce}:${i}:rc\\n%s\\n@@${nonce}:${i}:err\\n' "$drover_r" >"$drover_d/${i}.m"; \
 printf '\\n@@${nonce}:${i}:end\\n' >"$drover_d/${i}.z"
 `;
-    files.push(...["h", "o", "m", "e", "z"].map((x) => `"$drover_d/${i}.${x}"`));
-  });
-  return out + `cat ${files.join(" ")}\n`;
+    }).join("");
+  if (!gated) {
+    return out + start(0, reads.length) + collect(0, reads.length) +
+      `cat ${files(0, reads.length)}\n`;
+  }
+  const g = gate! + 1;
+  out += start(0, g) + `wait "$drover_p${gate}"; drover_rg=$?
+set -- ${files(0, g)}
+if [ -s "$drover_d/${gate}.o" ]; then
+${start(g, reads.length)}fi
+${collect(0, g)}if [ -s "$drover_d/${gate}.o" ]; then
+${collect(g, reads.length)}set -- "$@" ${files(g, reads.length)}
+fi
+cat "$@"
+`;
+  return out;
 }
 
 /**
@@ -106,6 +135,8 @@ export class ReadCache {
    * change threw them away, not because tasks used them up.
    */
   #cleared = false;
+  /** A gate kept reads ahead from running since the last clear (see {@linkcode batchScript}). */
+  #gated = false;
 
   /** The cache key of a script run with this become user and environment. */
   static key(group: string, script: string): string {
@@ -141,12 +172,22 @@ export class ReadCache {
     this.#cleared = false;
   }
 
+  /**
+   * A gate kept the reads ahead from running, because its task is about to
+   * change the host: that change adapts {@linkcode window} as one that threw
+   * reads away.
+   */
+  gated(): void {
+    this.#gated = true;
+  }
+
   /** Something may have changed the host: forget every read, and adapt {@linkcode window}. */
   clear(): void {
     if (this.#m.size === 0) return;
-    this.window = this.#ahead.size > 0 ? AFTER_WASTE : this.window * 2;
+    this.window = this.#ahead.size > 0 || this.#gated ? AFTER_WASTE : this.window * 2;
     this.#m.clear();
     this.#ahead.clear();
     this.#cleared = true;
+    this.#gated = false;
   }
 }

@@ -120,3 +120,57 @@ Deno.test("the reads of a batch run at once, and the batch leaves no files behin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a gate that prints nothing keeps the reads after it from running; one that prints lets them run as they would alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const reads = (gate: string) => [
+      "echo before; echo err >&2; exit 2",
+      gate,
+      `touch ${dir}/ran; echo after`,
+      "printf 'no newline'",
+    ];
+    const nonce = newNonce();
+    // Empty: the task will change the host.
+    const empty = await spawnWithStdin(["sh", "-s"], batchScript(reads("exit 1"), nonce, 1));
+    assertEquals(empty.rc, 0);
+    assertEquals(parseBatch(empty.stdout, 4, nonce), [
+      await alone(reads("")[0]),
+      { rc: 1, stdout: "", stderr: "" },
+      undefined,
+      undefined,
+    ]);
+    assertEquals(await exists(`${dir}/ran`), false);
+    // Not empty: every read, byte for byte, as alone; the gate's exit code kept.
+    const full = reads("cat /etc/hostname; exit 3");
+    const r = await spawnWithStdin(["sh", "-s"], batchScript(full, nonce, 1));
+    assertEquals(r.rc, 0);
+    const got = parseBatch(r.stdout, 4, nonce);
+    await Deno.remove(`${dir}/ran`);
+    for (const [i, script] of full.entries()) assertEquals(got[i], await alone(script), script);
+    // A gate that is the last read changes nothing.
+    assertEquals(batchScript(["echo a", "true"], nonce, 1), batchScript(["echo a", "true"], nonce));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a gate that kept reads from running makes the change that follows narrow the window", () => {
+  const c = new ReadCache();
+  c.set("a", { rc: 0, stdout: "", stderr: "" });
+  c.gated();
+  c.clear(); // nothing fetched ahead was thrown away: the gate kept it from running
+  assertEquals(c.window, 3);
+  c.set("b", { rc: 0, stdout: "", stderr: "" });
+  c.clear(); // the gate counts for one change only
+  assertEquals(c.window, 6);
+});
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await Deno.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1127,9 +1127,10 @@ export class Engine {
     const timeoutMs = want.every((r) => r.timeoutMs)
       ? want.reduce((a, r) => a + r.timeoutMs!, 0)
       : undefined;
-    const out = await exec(batchScript(want.map((r) => r.script), nonce), timeoutMs);
+    const gate = gateOf(want);
+    const out = await exec(batchScript(want.map((r) => r.script), nonce, gate), timeoutMs);
     const results = parseBatch(out.stdout, want.length, nonce);
-    this.#keepReads(h, group, want, results, 1);
+    this.#keepReads(h, group, want, results, 1, gate);
     if (results[0]) return results[0];
     const r = await exec(script, o?.timeoutMs);
     h.reads.set(key, r);
@@ -1149,18 +1150,25 @@ export class Engine {
     return out;
   }
 
-  /** Keep a batch's results; those from `from` on were fetched ahead of their tasks. */
+  /**
+   * Keep a batch's results; those from `from` on were fetched ahead of their
+   * tasks. A `gate` that printed nothing kept the reads after it from running.
+   */
   #keepReads(
     h: HostState,
     group: string,
     want: readonly ReadRequest[],
     results: readonly (ExecResult | undefined)[],
     from: number,
+    gate: number | undefined,
   ): void {
     want.forEach((r, i) => {
       const res = results[i];
       if (res) h.reads.set(ReadCache.key(group, r.script), res, i >= from);
     });
+    if (gate !== undefined && gate < want.length - 1 && results[gate]?.stdout === "") {
+      h.reads.gated();
+    }
   }
 
   /**
@@ -1186,17 +1194,19 @@ export class Engine {
     if (want.length === 0) return await raw.exec(script, o);
     h.reads.batches++;
     const nonce = newNonce();
+    const gate = gateOf(want);
     const body = script.endsWith("\n") ? script : script + "\n";
     const out = await raw.exec(
       `(\n${body})\ndrover_ar=$?\nprintf '\\n@@${nonce}:applied\\n'\n(\n${
-        batchScript(want.map((r) => r.script), nonce)
+        batchScript(want.map((r) => r.script), nonce, gate)
       }) 2>/dev/null\nexit "$drover_ar"\n`,
       { ...o, shown: `${body}# then ${want.length} read(s) of the tasks ahead\n` },
     );
     const mark = `\n@@${nonce}:applied\n`;
     const at = out.stdout.indexOf(mark);
     if (at < 0) return out;
-    this.#keepReads(h, group, want, parseBatch(out.stdout.slice(at), want.length, nonce), 0);
+    const results = parseBatch(out.stdout.slice(at), want.length, nonce);
+    this.#keepReads(h, group, want, results, 0, gate);
     return { rc: out.rc, stdout: out.stdout.slice(0, at), stderr: out.stderr };
   }
 
@@ -1491,6 +1501,12 @@ function readGroup(
 }
 
 /** Does a (template) value name one of these variables? */
+/** The first read of a batch that may keep the reads after it from running, if any. */
+function gateOf(want: readonly ReadRequest[]): number | undefined {
+  const i = want.findIndex((r) => r.changesWhenEmpty);
+  return i < 0 ? undefined : i;
+}
+
 function mentions(value: unknown, names: ReadonlySet<string>): boolean {
   if (names.size === 0) return false;
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? "";

@@ -232,8 +232,12 @@ export const droverRecord = defineModule({
     /** Shell commands run only when the record is made; their output is kept under `facts`. */
     measure: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
   }).strict(),
-  reads: (a) =>
-    typeof a.dir === "string" ? [{ script: catManifest(`${a.dir}/manifest.json`) }] : [],
+  // Without a record (and not in check mode) this task writes one: reads
+  // fetched after it in the same round trip would be thrown away.
+  reads: (a, { check }) =>
+    typeof a.dir === "string"
+      ? [{ script: catManifest(`${a.dir}/manifest.json`), changesWhenEmpty: !check }]
+      : [],
   async run(ctx, a) {
     const manifest = `${a.dir}/manifest.json`;
     const existing = await readHost(ctx, catManifest(manifest));
