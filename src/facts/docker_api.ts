@@ -19,8 +19,8 @@ function apiDisabled(): boolean {
 }
 
 /**
- * Shell function `drover_dapi PATH [SECONDS]`: GET `PATH` from the Engine API
- * and print the body. It answers only when the docker CLI would use the
+ * Shell function `drover_dapi PATH [SECONDS [CURL-ARGS...]]`: GET `PATH` from
+ * the Engine API and print the body (or what CURL-ARGS ask for). It answers only when the docker CLI would use the
  * default socket (no DOCKER_HOST, no DOCKER_CONTEXT, no `currentContext` in
  * the CLI's config), the socket is a real socket (not podman-docker's
  * symlink) this user may read and write, and curl exists; it fails (non-zero,
@@ -34,7 +34,8 @@ export const DOCKER_API_FN = apiDisabled()
 [ -S /var/run/docker.sock ] && [ ! -L /var/run/docker.sock ] && [ -r /var/run/docker.sock ] && [ -w /var/run/docker.sock ] && \
 command -v curl >/dev/null 2>&1 && drover_dcfg=\${DOCKER_CONFIG:-\${HOME:-}/.docker} && [ "$drover_dcfg" != /.docker ] && \
 { [ ! -e "$drover_dcfg/config.json" ] || ! grep -q '"currentContext"' "$drover_dcfg/config.json"; } && \
-curl -sf \${2:+--max-time "$2"} --unix-socket /var/run/docker.sock "http://localhost$1"; }
+drover_dp=$1 && drover_dt=\${2:-} && shift && { [ $# -eq 0 ] || shift; } && \
+curl -sf \${drover_dt:+--max-time "$drover_dt"} "$@" --unix-socket /var/run/docker.sock "http://localhost$drover_dp"; }
 `;
 
 /** An API query path with `filters` URL-encoded as the API wants them (JSON). Pure. */
@@ -255,14 +256,4 @@ export function apiContainers(text: string): ApiContainer[] {
     throw new Error(`docker API: expected a list of containers: ${t.slice(0, 200)}`);
   }
   return v as ApiContainer[];
-}
-
-/** The server version in a `GET /version` body (what `docker version --format '{{.Server.Version}}'` prints). Pure. */
-export function apiServerVersion(text: string): string | null {
-  try {
-    const v = JSON.parse(text) as { Version?: unknown };
-    return typeof v?.Version === "string" ? v.Version : null;
-  } catch {
-    return null;
-  }
 }

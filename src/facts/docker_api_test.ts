@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   apiPath,
-  apiServerVersion,
   cliImage,
   cliNames,
   displayablePorts,
@@ -84,14 +83,6 @@ Deno.test("naturalCompare: docker volume ls's order", () => {
     "v10",
     "v010",
   ]);
-});
-
-Deno.test("apiServerVersion: the top-level Version of /version", () => {
-  assert.equal(
-    apiServerVersion('{"Components":[],"Version":"27.3.1","ApiVersion":"1.47"}'),
-    "27.3.1",
-  );
-  assert.equal(apiServerVersion("not json"), null);
 });
 
 Deno.test("drover_dapi: no curl call (and a failure) when the CLI would not use the default socket", async () => {

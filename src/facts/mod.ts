@@ -5,7 +5,7 @@
  */
 
 import { BECOME_PROBE } from "../connection/become.ts";
-import { apiServerVersion, DOCKER_API_FN } from "./docker_api.ts";
+import { DOCKER_API_FN } from "./docker_api.ts";
 
 /** A listening TCP socket and, when known, its owning process. */
 export interface ListeningPort {
@@ -63,6 +63,15 @@ export interface Facts {
 export const SH_CAT_FN =
   `c() { while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done <"$1"; }\n`;
 
+/**
+ * The docker fact: present, and the daemon's version. dockerd names its
+ * version in the \`Server\` header of every answer, and \`/_ping\`'s is the
+ * cheapest to get (\`/version\` costs the host ~25 ms more); the CLI answers
+ * when the API does not (another daemon, no curl, no access).
+ */
+export const DOCKER_FACT_SH =
+  `s docker; if command -v docker >/dev/null; then echo present; v=; if h=$(drover_dapi /_ping 5 -D - -o /dev/null </dev/null); then case $h in *"Server: Docker/"*) v=\${h#*Server: Docker/}; v=\${v%% *} ;; esac; fi; if [ -n "$v" ]; then printf '%s\\n' "$v"; else timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi; fi`;
+
 export const FACTS_SCRIPT = `
 exec 2>/dev/null
 s() { printf '\\n@@%s\\n' "$1"; }
@@ -79,7 +88,7 @@ s meminfo; while IFS= read -r l; do case $l in MemTotal:* | MemAvailable:*) prin
 s pkg; for c in apt-get dnf yum zypper apk; do command -v $c >/dev/null && echo $c; done
 s ss; o=; if command -v ss >/dev/null; then o=$(ss -ltnpH); printf '%s\\n' "$o"; fi
 s proc_tcp; [ -n "$o" ] || cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == "0A" { print $2 }'
-${DOCKER_API_FN}s docker; if command -v docker >/dev/null; then echo present; if v=$(drover_dapi /version 5 </dev/null); then printf '%s\\n' "$v"; else timeout 5 docker version --format '{{.Server.Version}}' </dev/null || timeout 5 docker --version; fi; fi
+${DOCKER_API_FN}${DOCKER_FACT_SH}
 s podman; if command -v podman >/dev/null; then echo present; timeout 5 podman --version; fi
 s compose; if command -v docker >/dev/null; then for d in "\${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins" /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins; do if [ -x "$d/docker-compose" ]; then echo "docker compose"; break; fi; done; fi; command -v docker-compose >/dev/null && echo docker-compose; command -v podman-compose >/dev/null && echo podman-compose
 s firewall; command -v ufw >/dev/null && echo ufw; command -v firewall-cmd >/dev/null && echo firewalld
@@ -229,10 +238,9 @@ export function parseFacts(out: string): Facts {
   const ports = ssOut ? parseSs(ssOut) : parseProcTcp(get("proc_tcp"));
   const dock = get("docker").split("\n");
   const dockerPresent = dock[0] === "present";
-  // The Engine API's /version body (one JSON line), or what the docker CLI printed.
+  // The version in dockerd's Server header (API), or what the docker CLI printed.
   const dockerLine = dock[1]?.trim() ?? "";
-  const dockerVer = (dockerLine.startsWith("{") ? apiServerVersion(dockerLine) : dockerLine) ||
-    null;
+  const dockerVer = dockerLine || null;
   const pod = get("podman").split("\n");
   const fw = get("firewall").split("\n");
   return {
