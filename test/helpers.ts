@@ -68,6 +68,20 @@ export function changedTasks(stdout: string): Record<string, string[]> {
   return out;
 }
 
+/** The events of a `--json` run (one JSON object per stdout line). */
+export function jsonEvents(stdout: string): Record<string, unknown>[] {
+  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** A play for localhost over the local connection, without facts, with these tasks (YAML). */
+export function localPlay(tasks: string): string {
+  return `- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+${tasks}`;
+}
+
 /** A fresh temporary directory removed after `fn`. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "drover-test-" });

@@ -7,14 +7,10 @@
  * DROVER_READ_AHEAD=0, where every command and read is its own round trip.
  */
 import assert from "node:assert/strict";
-import { drover, withTempDir } from "./helpers.ts";
+import { drover, jsonEvents, localPlay, withTempDir } from "./helpers.ts";
 
 const PLAY = (dir: string) =>
-  `- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: A command that prints no newline
+  localPlay(`    - name: A command that prints no newline
       command: printf 'no newline'
       register: plain
     - name: A file the next command creates
@@ -41,7 +37,7 @@ const PLAY = (dir: string) =>
     - name: What each task saw
       debug:
         msg: "{{ [plain.stdout, plain.rc, failing.stdout, failing.stderr, failing.rc, before.stat.exists, after.stat.exists, after.stat.size, again.stat.size, again.stat.content] | to_json }}"
-`;
+`);
 
 for (const readAhead of ["1", "0"]) {
   Deno.test(`a command's output and the reads after it (DROVER_READ_AHEAD=${readAhead})`, async () => {
@@ -51,9 +47,9 @@ for (const readAhead of ["1", "0"]) {
         env: { DROVER_READ_AHEAD: readAhead },
       });
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      const msg = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+      const msg = jsonEvents(r.stdout)
         .find((e) => e.type === "host_result" && e.task === "What each task saw")?.msg;
-      assert.deepEqual(JSON.parse(msg), [
+      assert.deepEqual(JSON.parse(String(msg)), [
         "no newline",
         0,
         "out",
@@ -74,11 +70,7 @@ Deno.test("a task's command that another of its commands follows carries no read
     await Deno.writeTextFile(`${dir}/f`, "kept\n");
     await Deno.writeTextFile(
       `${dir}/play.yml`,
-      `- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Record
+      localPlay(`    - name: Record
       drover_record:
         dir: ${dir}/rec
         paths: [${dir}/f, ${dir}/none]
@@ -89,11 +81,11 @@ Deno.test("a task's command that another of its commands follows carries no read
       register: after
     - debug:
         msg: "{{ after.stat.content }}"
-`,
+`),
     );
     const r = await drover([`${dir}/play.yml`, "--json", "-vv"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const events = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+    const events = jsonEvents(r.stdout);
     const start = events.findIndex((e) => e.type === "task_start" && e.name === "Record");
     const end = events.findIndex((e) => e.type === "task_start" && e.name === "Stat after");
     const commands = events.slice(start, end).filter((e) => e.type === "command")
@@ -124,24 +116,19 @@ Deno.test("reads ahead wait for a missing record: not run when the record is abo
     ).join("");
     await Deno.writeTextFile(
       `${dir}/play.yml`,
-      `- hosts: localhost
-  connection: local
-  gather_facts: false
-  tasks:
-    - name: Stat before
+      localPlay(`    - name: Stat before
       stat:
         path: ${dir}/f
     - name: Record
       drover_record:
         dir: ${dir}/rec
         paths: [${dir}/f]
-${stats}`,
+${stats}`),
     );
     const run = async (...extra: string[]) => {
       const r = await drover([`${dir}/play.yml`, "--json", "-vv", ...extra]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      const events = r.stdout.split("\n").filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l));
+      const events = jsonEvents(r.stdout);
       return {
         commands: events.filter((e) => e.type === "command").map((e) => String(e.script)),
         changed: events.filter((e) => e.type === "host_result" && e.changed).map((e) => e.task),

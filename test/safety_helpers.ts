@@ -5,7 +5,7 @@
  * hashed from this machine, plus unit, firewall and container state), drover
  * runs that can be watched and signalled while they run, and host set-up.
  */
-import { drover, type DroverRun, ROOT } from "./helpers.ts";
+import { drover, type DroverRun, jsonEvents, ROOT } from "./helpers.ts";
 import { labInventory, labReset, labUp, onHost } from "./lab_helpers.ts";
 
 /** Lab tests keep resources open across steps (ssh, child processes). */
@@ -336,11 +336,6 @@ export async function hostTempFiles(host: string, dirs: readonly string[]): Prom
   );
   if (r.code !== 0) throw new Error(`${host}: find temp files: ${r.stderr}`);
   return r.stdout.split("\n").filter(Boolean);
-}
-
-/** The events of a `--json` run (one JSON object per stdout line). */
-export function jsonEvents(stdout: string): Record<string, unknown>[] {
-  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
 
 /**
