@@ -88,3 +88,29 @@ export async function labReset(host: string): Promise<void> {
     throw new Error(`lab reset ${host} failed: ${new TextDecoder().decode(r.stderr).slice(-1000)}`);
   }
 }
+
+/** Lines only in `a` (`- `) and only in `b` (`+ `). */
+export function diffLines(a: string, b: string): string[] {
+  const as = new Set(a.split("\n"));
+  const bs = new Set(b.split("\n"));
+  return [
+    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
+    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
+  ];
+}
+
+/** The line of `s` starting with `key` (readable assertion failures). */
+export function lineOf(s: string, key: string): string | undefined {
+  return s.split("\n").find((l) => l.startsWith(key));
+}
+
+/** Install the user's app (the stand-in exporting metrics on :9464) from the lab repo's pool. */
+export const INSTALL_APP = `set -e
+if ! dpkg -s tta-dev-app-standin >/dev/null 2>&1; then
+  curl -fsS http://packages.lab:8080/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_1.0.0_all.deb -o /tmp/app.deb
+  dpkg -i /tmp/app.deb >/dev/null 2>&1
+  rm -f /tmp/app.deb
+fi
+for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics && exit 0; sleep 0.1; done
+echo "the app did not start" >&2; exit 1
+`;

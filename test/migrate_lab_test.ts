@@ -8,7 +8,15 @@
  */
 import assert from "node:assert/strict";
 import { changedTasks, drover, recap, withTempDir } from "./helpers.ts";
-import { labInventory, labReset, labUp, onHost, TEST_HOSTS } from "./lab_helpers.ts";
+import {
+  diffLines,
+  INSTALL_APP,
+  labInventory,
+  labReset,
+  labUp,
+  onHost,
+  TEST_HOSTS,
+} from "./lab_helpers.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 const VARS = ["-e", "@test/lab/migrate-vars.yml"];
@@ -31,24 +39,6 @@ async function snapshot(host: string): Promise<string> {
   );
   return r.stdout;
 }
-
-function diffLines(a: string, b: string): string[] {
-  const as = new Set(a.split("\n"));
-  const bs = new Set(b.split("\n"));
-  return [
-    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
-    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
-  ];
-}
-
-/** Install the user's app (the stand-in exporting metrics on :9464) from the lab repo's pool. */
-const INSTALL_APP = `set -e
-curl -fsS http://packages.lab:8080/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_1.0.0_all.deb -o /tmp/app.deb
-dpkg -i /tmp/app.deb >/dev/null 2>&1
-rm -f /tmp/app.deb
-for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics && exit 0; sleep 0.1; done
-echo "the app did not start" >&2; exit 1
-`;
 
 Deno.test({
   name:

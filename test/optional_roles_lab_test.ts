@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { changedTasks, drover, recap, ROOT, withTempDir } from "./helpers.ts";
-import { labInventory, labReset, labUp, onHost } from "./lab_helpers.ts";
+import { diffLines, labInventory, labReset, labUp, lineOf, onHost } from "./lab_helpers.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 const HOST = Deno.env.get("DROVER_OPTIONAL_HOST") ?? "lab4";
@@ -40,19 +40,6 @@ rm -f /tmp/app.deb
 for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics 2>/dev/null && exit 0; sleep 0.1; done
 echo "the app did not start" >&2; exit 1
 `;
-
-function lineOf(s: string, key: string): string | undefined {
-  return s.split("\n").find((l) => l.startsWith(key));
-}
-
-function diffLines(a: string, b: string): string[] {
-  const as = new Set(a.split("\n"));
-  const bs = new Set(b.split("\n"));
-  return [
-    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
-    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
-  ];
-}
 
 async function sh(script: string): Promise<string> {
   const r = await onHost(HOST, script);

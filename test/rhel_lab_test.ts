@@ -13,7 +13,15 @@
  */
 import assert from "node:assert/strict";
 import { changedTasks, drover, recap, ROOT, withTempDir } from "./helpers.ts";
-import { labInventory, labReset, labUp, onHost } from "./lab_helpers.ts";
+import {
+  diffLines,
+  INSTALL_APP,
+  labInventory,
+  labReset,
+  labUp,
+  lineOf,
+  onHost,
+} from "./lab_helpers.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 const HOST = Deno.env.get("DROVER_RHEL_HOST") ?? "lab4";
@@ -37,29 +45,6 @@ async function snapshot(): Promise<string> {
   const r = await onHost(HOST, SNAPSHOT);
   return r.stdout;
 }
-
-/** The snapshot's line starting with `key` (readable assertion failures). */
-function lineOf(s: string, key: string): string | undefined {
-  return s.split("\n").find((l) => l.startsWith(key));
-}
-
-function diffLines(a: string, b: string): string[] {
-  const as = new Set(a.split("\n"));
-  const bs = new Set(b.split("\n"));
-  return [
-    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
-    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
-  ];
-}
-
-/** The user's app (the stand-in on :9464); it is a .deb, installed with the host's dpkg. */
-const INSTALL_APP = `set -e
-curl -fsS http://packages.lab:8080/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_1.0.0_all.deb -o /tmp/app.deb
-dpkg -i /tmp/app.deb >/dev/null 2>&1
-rm -f /tmp/app.deb
-for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics 2>/dev/null && exit 0; sleep 0.1; done
-echo "the app did not start" >&2; exit 1
-`;
 
 async function sh(script: string): Promise<string> {
   const r = await onHost(HOST, script);

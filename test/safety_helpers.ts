@@ -6,7 +6,9 @@
  * runs that can be watched and signalled while they run, and host set-up.
  */
 import { drover, type DroverRun, jsonEvents, ROOT } from "./helpers.ts";
-import { labInventory, labReset, labUp, onHost } from "./lab_helpers.ts";
+import { diffLines, INSTALL_APP, labInventory, labReset, labUp, onHost } from "./lab_helpers.ts";
+
+export { diffLines, INSTALL_APP };
 
 /** Lab tests keep resources open across steps (ssh, child processes). */
 export const sanitize = { sanitizeOps: false, sanitizeResources: false };
@@ -133,16 +135,6 @@ export async function snapshot(host: string): Promise<Snapshot> {
   return { upper: u.text, state, files: u.files };
 }
 
-/** Lines only in `a` (`- `) and only in `b` (`+ `). */
-export function diffLines(a: string, b: string): string[] {
-  const as = new Set(a.split("\n"));
-  const bs = new Set(b.split("\n"));
-  return [
-    ...[...as].filter((l) => !bs.has(l)).map((l) => `- ${l}`),
-    ...[...bs].filter((l) => !as.has(l)).map((l) => `+ ${l}`),
-  ];
-}
-
 /** What changed between two snapshots of a host (empty: nothing). */
 export function snapshotDiff(a: Snapshot, b: Snapshot): string[] {
   return [...diffLines(a.upper, b.upper), ...diffLines(a.state, b.state)];
@@ -162,17 +154,6 @@ find ./etc -xdev -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
   if (r.code !== 0) throw new Error(`/etc of ${host}: ${r.stderr}`);
   return r.stdout;
 }
-
-/** Install the user's app (the stand-in exporting metrics on :9464) from the lab repo's pool. */
-export const INSTALL_APP = `set -e
-if ! dpkg -s tta-dev-app-standin >/dev/null 2>&1; then
-  curl -fsS http://packages.lab:8080/pool/main/t/tta-dev-app-standin/tta-dev-app-standin_1.0.0_all.deb -o /tmp/app.deb
-  dpkg -i /tmp/app.deb >/dev/null 2>&1
-  rm -f /tmp/app.deb
-fi
-for i in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:9464/metrics && exit 0; sleep 0.1; done
-echo "the app did not start" >&2; exit 1
-`;
 
 /** Has drover (or anything) migrated this host? Checked in its upper dir and its containers. */
 export async function neverMigrated(host: string): Promise<boolean> {
