@@ -1500,13 +1500,13 @@ function readGroup(
   return JSON.stringify([become?.user ?? null, env ?? null]);
 }
 
-/** Does a (template) value name one of these variables? */
 /** The first read of a batch that may keep the reads after it from running, if any. */
 function gateOf(want: readonly ReadRequest[]): number | undefined {
   const i = want.findIndex((r) => r.changesWhenEmpty);
   return i < 0 ? undefined : i;
 }
 
+/** Does a (template) value name one of these variables? */
 function mentions(value: unknown, names: ReadonlySet<string>): boolean {
   if (names.size === 0) return false;
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? "";

@@ -19,13 +19,13 @@ function apiDisabled(): boolean {
 }
 
 /**
- * Shell function `drover_dapi PATH [SECONDS [CURL-ARGS...]]`: GET `PATH` from
- * the Engine API and print the body (or what CURL-ARGS ask for). It answers only when the docker CLI would use the
- * default socket (no DOCKER_HOST, no DOCKER_CONTEXT, no `currentContext` in
- * the CLI's config), the socket is a real socket (not podman-docker's
- * symlink) this user may read and write, and curl exists; it fails (non-zero,
- * nothing printed) otherwise, on any HTTP error and when dockerd does not
- * answer. `DROVER_DOCKER_API=0` (on the host or the controller) turns it off.
+ * Shell function `drover_dapi PATH [SECONDS [CURL-ARGS...]]`: GET `PATH`
+ * from the Engine API and print the body (or what CURL-ARGS ask for). It
+ * answers only when the docker CLI would use the default socket (no
+ * DOCKER_HOST, no DOCKER_CONTEXT, no `currentContext` in the CLI's config),
+ * the socket is a real socket (not podman-docker's symlink) this user may
+ * read and write, and curl exists; it fails (non-zero, nothing printed)
+ * otherwise, on any HTTP error and when dockerd does not answer. `DROVER_DOCKER_API=0` (on the host or the controller) turns it off.
  * Callers check that the engine is docker, not podman.
  */
 export const DOCKER_API_FN = apiDisabled()
