@@ -25,7 +25,8 @@ function apiDisabled(): boolean {
  * DOCKER_HOST, no DOCKER_CONTEXT, no `currentContext` in the CLI's config),
  * the socket is a real socket (not podman-docker's symlink) this user may
  * read and write, and curl exists; it fails (non-zero, nothing printed)
- * otherwise, on any HTTP error and when dockerd does not answer. `DROVER_DOCKER_API=0` (on the host or the controller) turns it off.
+ * otherwise, on any HTTP error and when dockerd does not answer.
+ * `DROVER_DOCKER_API=0` (on the host or the controller) turns it off.
  * Callers check that the engine is docker, not podman.
  */
 export const DOCKER_API_FN = apiDisabled()
