@@ -77,7 +77,7 @@ export class SshConnection implements Connection {
     // stays out of the shell's here-documents: those get a session of their own.
     if (
       this.#residentOn && timeoutMs === undefined && !cmd.includes("-S") &&
-      new TextEncoder().encode(stdin).length <= RESIDENT_MAX_SCRIPT
+      fitsResident(stdin)
     ) {
       this.#resident ??= new ResidentShell([
         this.o.sshBinary ?? "ssh",
@@ -240,4 +240,14 @@ export function makeControlDir(persist = false): { dir: string; shared: boolean 
   }
   Deno.chmodSync(dir, 0o700);
   return { dir, shared: false };
+}
+
+/**
+ * Whether a script is at most {@linkcode RESIDENT_MAX_SCRIPT} bytes of UTF-8.
+ * A UTF-16 unit is at most 3 bytes, so most scripts are not encoded at all.
+ */
+function fitsResident(script: string): boolean {
+  return script.length <= RESIDENT_MAX_SCRIPT / 3 ||
+    (script.length <= RESIDENT_MAX_SCRIPT &&
+      new TextEncoder().encode(script).length <= RESIDENT_MAX_SCRIPT);
 }
